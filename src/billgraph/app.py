@@ -1,0 +1,57 @@
+"""create_app(): the routes (/graphql, /healthz) and the lifespan holding shared resources."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from billgraph.config import Settings
+from billgraph.db.engine import make_engine
+from billgraph.events import EventHub
+from billgraph.graphql_app import BillgraphGraphQL
+from billgraph.schema.schema import schema
+from billgraph.state import AppState
+from billgraph.workers import Workers
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI app. `settings.database_url` must point at a migrated database."""
+    if not settings.database_url:
+        raise ValueError("create_app needs settings.database_url (the CLI starts the embedded one)")
+    engine = make_engine(settings.database_url, pool_size=settings.pool_size,
+                         max_overflow=settings.pool_overflow)
+    state = AppState(settings=settings, engine=engine, events=EventHub())
+    graphql = BillgraphGraphQL(schema, state, graphiql=settings.graphiql)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        workers = Workers(state)
+        if settings.run_workers:
+            await workers.start()
+        try:
+            yield
+        finally:
+            await workers.stop()
+            await engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.billgraph = state
+    return app

@@ -1,0 +1,152 @@
+"""billgraph serve | migrate | tenant | key | user | worker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from sqlalchemy import text
+
+from billgraph.config import Settings, get_settings
+from billgraph.db.bootstrap import open_database, run_with_connection
+from billgraph.services import tenants
+from billgraph.services.errors import BillgraphError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="billgraph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve GraphQL (and run the background workers)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--no-workers", action="store_true",
+                       help="serve only; run `billgraph worker` elsewhere")
+
+    commands.add_parser("migrate", help="apply the database migrations")
+    commands.add_parser("worker", help="run only the job runner and the metrics refresher")
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="action", required=True)
+    tenant_create = tenant.add_parser("create", help="create a tenant; prints its first key")
+    tenant_create.add_argument("name")
+    tenant_create.add_argument("--scope", choices=tenants.SCOPES, default="write")
+
+    key = commands.add_parser("key", help="manage API keys").add_subparsers(
+        dest="action", required=True)
+    key_create = key.add_parser("create", help="create an API key; prints it")
+    key_create.add_argument("--tenant", required=True)
+    key_create.add_argument("--scope", choices=tenants.SCOPES, required=True)
+
+    user = commands.add_parser("user", help="manage tenant users").add_subparsers(
+        dest="action", required=True)
+    user_create = user.add_parser("create", help="create a user (for performedBy); prints its id")
+    user_create.add_argument("--tenant", required=True)
+    user_create.add_argument("username")
+
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](settings, args)
+    except BillgraphError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from billgraph.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    database = open_database(settings)
+    try:
+        key = run_with_connection(database.url, bootstrap_default_tenant)
+        if key:
+            print(f"\nCreated tenant 'default'. Its write API key (shown once):\n\n    {key}\n\n"
+                  f"In GraphiQL (http://{host}:{port}/graphql) open the Headers tab and paste:\n"
+                  f'    {{"Authorization": "Bearer {key}"}}\n', flush=True)
+        overrides: dict[str, Any] = {"database_url": database.url}
+        if args.no_workers:
+            overrides["run_workers"] = False
+        app = create_app(settings.model_copy(update=overrides))
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
+                    ws="websockets-sansio", lifespan="on")
+    finally:
+        database.stop()
+    return 0
+
+
+async def bootstrap_default_tenant(conn: Any) -> str | None:
+    """On a database without tenants: tenant `default` with a write key."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(7400202)"))
+    if await tenants.any_tenant(conn):
+        return None
+    tenant_id = await tenants.create_tenant(conn, "default")
+    return await tenants.create_key(conn, tenant_id, "write")
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    open_database(settings).stop()
+    print("database is at the latest migration", file=sys.stderr)
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from billgraph.workers.main import run_workers
+
+    database = open_database(settings)
+    try:
+        asyncio.run(run_workers(settings.model_copy(update={"database_url": database.url})))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        database.stop()
+    return 0
+
+
+def cmd_tenant(settings: Settings, args: argparse.Namespace) -> int:
+    async def create(conn: Any) -> str:
+        tenant_id = await tenants.create_tenant(conn, args.name)
+        return await tenants.create_key(conn, tenant_id, args.scope)
+
+    return _print_result(settings, create)
+
+
+def cmd_key(settings: Settings, args: argparse.Namespace) -> int:
+    async def create(conn: Any) -> str:
+        tenant_id = await tenants.tenant_by_name(conn, args.tenant)
+        return await tenants.create_key(conn, tenant_id, args.scope)
+
+    return _print_result(settings, create)
+
+
+def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
+    async def create(conn: Any) -> str:
+        tenant_id = await tenants.tenant_by_name(conn, args.tenant)
+        return str(await tenants.create_user(conn, tenant_id, args.username))
+
+    return _print_result(settings, create)
+
+
+def _print_result(settings: Settings, work: Any) -> int:
+    """Run `work` on the database and print only its result on stdout (scripts capture it)."""
+    database = open_database(settings)
+    try:
+        print(run_with_connection(database.url, work))
+    finally:
+        database.stop()
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "worker": cmd_worker,
+            "tenant": cmd_tenant, "key": cmd_key, "user": cmd_user}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Settings, read from the environment (BILLGRAPH_* and DATABASE_URL)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLGRAPH_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "BILLGRAPH_DATABASE_URL"),
+        description="PostgreSQL URL (13 or newer). Unset: an embedded PostgreSQL in data_dir.",
+    )
+    data_dir: Path = Field(default=Path(".billgraph"), description="Embedded PostgreSQL home.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    pool_size: int = Field(default=20, description="Database connections per process.")
+    pool_overflow: int = 10
+    lock_timeout_ms: int = Field(
+        default=2000, description="How long a write waits for an account's metrics lock per try."
+    )
+    lock_retries: int = Field(default=5, description="Tries before LOCK_COMPETITION.")
+    max_page_size: int = 500
+    default_page_size: int = 50
+    graphiql: bool = True
+    introspection: bool = True
+    run_workers: bool = Field(
+        default=True, description="Run the job runner and metrics refresher inside `serve`."
+    )
+    worker_tick_seconds: float = Field(default=1.0, description="Refresher / job runner tick.")
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

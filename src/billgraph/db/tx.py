@@ -1,0 +1,74 @@
+"""Write transactions: short, retried on lock competition, events after commit.
+
+Every write runs through `write()`: one transaction with a bounded lock timeout.
+When it cannot get a lock in time (or loses a deadlock or serialization race)
+the whole transaction is retried from scratch with jittered backoff; only when
+the budget is spent does the client get LOCK_COMPETITION (retryable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from billgraph.services.errors import LockCompetition
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE_SQLSTATES = {"55P03", "40P01", "40001"}  # lock_not_available, deadlock, serialization
+
+
+@dataclass
+class Writer:
+    """The connection of one write transaction and what it did to metrics."""
+
+    conn: AsyncConnection
+    tenant_id: uuid.UUID
+    recomputed: set[uuid.UUID] = field(default_factory=set)
+
+
+AfterCommit = Callable[[uuid.UUID, set[uuid.UUID]], Awaitable[None]]
+
+
+def sqlstate(error: BaseException) -> str | None:
+    orig = getattr(error, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+async def write(
+    engine: AsyncEngine,
+    tenant_id: uuid.UUID,
+    work: Callable[[Writer], Awaitable[T]],
+    *,
+    lock_timeout_ms: int = 2000,
+    retries: int = 5,
+    after_commit: AfterCommit | None = None,
+) -> T:
+    for attempt in range(retries):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+                writer = Writer(conn, tenant_id)
+                result = await work(writer)
+        except DBAPIError as error:
+            if sqlstate(error) not in RETRYABLE_SQLSTATES:
+                raise
+            log.info("write retried after %s (try %d)", sqlstate(error), attempt + 1)
+            await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
+            continue
+        if after_commit is not None and writer.recomputed:
+            await after_commit(tenant_id, writer.recomputed)
+        return result
+    raise LockCompetition(
+        "the account is busy with other writes; retry the request (or flag it as a partner account)"
+    )

@@ -1,0 +1,83 @@
+"""Per-request DataLoaders: one query per kind per tick, `WHERE id = ANY(...)`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import RowMapping, text
+from strawberry.dataloader import DataLoader
+
+from billgraph.services import metrics
+from billgraph.state import AppState
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def by_id(state: AppState, tenant_id: uuid.UUID, table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
+    """Rows of `table` by id, within the tenant."""
+
+    async def load(ids: Sequence[uuid.UUID]) -> list[RowMapping | None]:
+        async with state.read() as conn:
+            rows = await conn.execute(
+                text(f"SELECT * FROM {table} WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
+                {"t": tenant_id, "ids": list(ids)},
+            )
+            found = {row["id"]: row for row in rows.mappings()}
+        return [found.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+def grouped(state: AppState, tenant_id: uuid.UUID, table: str, key: str,
+            order: str = "id") -> DataLoader[uuid.UUID, list[RowMapping]]:
+    """Rows of `table` grouped by the foreign key `key`."""
+
+    async def load(ids: Sequence[uuid.UUID]) -> list[list[RowMapping]]:
+        async with state.read() as conn:
+            rows = await conn.execute(
+                text(f"SELECT * FROM {table} WHERE tenant_id = :t "
+                     f"AND {key} = ANY(CAST(:ids AS uuid[])) ORDER BY {order}"),
+                {"t": tenant_id, "ids": list(ids)},
+            )
+            groups: dict[uuid.UUID, list[RowMapping]] = {i: [] for i in ids}
+            for row in rows.mappings():
+                groups[row[key]].append(row)
+        return [groups[i] for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    """Built lazily per request: a loader exists only once a resolver asks for it."""
+
+    def __init__(self, state: AppState, tenant_id: uuid.UUID) -> None:
+        self.state = state
+        self.tenant_id = tenant_id
+        self._made: dict[str, DataLoader[Any, Any]] = {}
+
+    def _get(self, name: str, make: Callable[[], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
+        loader = self._made.get(name)
+        if loader is None:
+            loader = self._made[name] = make()
+        return loader
+
+    def row(self, table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
+        return self._get(f"row:{table}", lambda: by_id(self.state, self.tenant_id, table))
+
+    def children(self, table: str, key: str, order: str = "id") -> DataLoader[uuid.UUID, list[RowMapping]]:
+        return self._get(f"children:{table}:{key}",
+                         lambda: grouped(self.state, self.tenant_id, table, key, order))
+
+    @property
+    def metrics(self) -> DataLoader[uuid.UUID, RowMapping | None]:
+        async def load(ids: Sequence[uuid.UUID]) -> list[RowMapping | None]:
+            async with self.state.read() as conn:
+                found = await metrics.load(conn, self.tenant_id, ids)
+            return [found.get(i) for i in ids]
+
+        return self._get("metrics", lambda: DataLoader(load_fn=load))
+
+

@@ -1,0 +1,29 @@
+"""SQLModel tables, one module per aggregate. `metadata` is what migrations describe."""
+
+from sqlmodel import SQLModel
+
+from ._base import new_id
+from .accounts import Account, AccountMetrics, MetricsStaleMark
+from .catalog import BillingTermScheme, PlanCharge, PricePlan, Product
+from .idempotency import IdempotencyKey
+from .invoices import BillingLedgerEntry, BillRun, Invoice, InvoiceLine
+from .orders import Job, Order, OrderAction
+from .payments import Application, CreditMemo, DebitMemo, Payment, Refund
+from .subscriptions import (
+    ConcurrentUsageReport,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionOwner,
+    SubscriptionSuspension,
+)
+from .tenants import ApiKey, Tenant, User
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Account", "AccountMetrics", "ApiKey", "Application", "BillRun", "BillingLedgerEntry",
+    "BillingTermScheme", "ConcurrentUsageReport", "CreditMemo", "DebitMemo", "IdempotencyKey",
+    "Invoice", "InvoiceLine", "Job", "MetricsStaleMark", "Order", "OrderAction", "Payment",
+    "PlanCharge", "PricePlan", "Product", "Refund", "Subscription", "SubscriptionItem",
+    "SubscriptionOwner", "SubscriptionSuspension", "Tenant", "User", "metadata", "new_id",
+]

@@ -1,0 +1,1 @@
+"""Query, mutation and subscription resolvers: load, call a service, map the result."""

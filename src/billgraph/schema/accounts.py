@@ -1,0 +1,131 @@
+"""Account types and inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from sqlalchemy import RowMapping
+
+from billgraph.context import Info
+from billgraph.services.errors import NotFound
+
+from .common import Node, PageInfo
+from .enums import AccountStatus
+
+@strawberry.type(description=(
+    "Account metrics, in the account's currency. All but contractedMrr belong to the "
+    "invoice owner; contractedMrr to the subscription owner. For a partner account they "
+    "are recomputed by the background refresher: `stale` is true while writes wait for it."))
+class AccountMetrics:
+    balance: Decimal = strawberry.field(description="totalInvoiceBalance + totalDebitMemoBalance.")
+    credit_balance: Decimal = strawberry.field(
+        description="unappliedPaymentAmount + unappliedCreditMemoAmount.")
+    last_invoice_date: dt.date | None = strawberry.field(
+        description="Latest invoice date of the posted invoices.")
+    total_invoice_balance: Decimal = strawberry.field(
+        description="Sum of the open balances of posted invoices.")
+    total_debit_memo_balance: Decimal = strawberry.field(
+        description="Sum of the open balances of posted debit memos.")
+    unapplied_credit_memo_amount: Decimal = strawberry.field(
+        description="Sum over posted credit memos of amount − applied − refunded.")
+    unapplied_payment_amount: Decimal = strawberry.field(
+        description="Sum over payments of amount − applied − refunded.")
+    contracted_mrr: Decimal = strawberry.field(description=(
+        "MRR once every scheduled change has happened: open-ended recurring items of the "
+        "non-cancelled subscriptions this account owns."))
+    currency: str
+    last_metrics_update: dt.datetime | None = strawberry.field(
+        description="When these metrics were last computed.")
+    stale: bool = strawberry.field(
+        description="True while writes are waiting for the deferred refresh.")
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> AccountMetrics:
+        return cls(
+            balance=row["balance"], credit_balance=row["credit_balance"],
+            last_invoice_date=row["last_invoice_date"],
+            total_invoice_balance=row["total_invoice_balance"],
+            total_debit_memo_balance=row["total_debit_memo_balance"],
+            unapplied_credit_memo_amount=row["unapplied_credit_memo_amount"],
+            unapplied_payment_amount=row["unapplied_payment_amount"],
+            contracted_mrr=row["contracted_mrr"], currency=row["currency"],
+            last_metrics_update=row["last_metrics_update"], stale=bool(row.get("stale", False)),
+        )
+
+
+async def load_metrics(info: Info, account_id: Any) -> AccountMetrics:
+    row = await info.context.loaders.metrics.load(account_id)
+    if row is None:
+        raise NotFound("metrics of account", account_id)
+    return AccountMetrics.from_row(row)
+
+
+@strawberry.type(description="A customer account: an invoice owner, a subscription owner, or both.")
+class Account(Node):
+    id: strawberry.ID
+    account_number: str
+    name: str
+    currency: str
+    bill_cycle_day: int
+    partner_account: bool = strawberry.field(description=(
+        "A partner (reseller) account: its metrics are computed asynchronously, so "
+        "concurrent writes to it never wait on each other."))
+    status: AccountStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Account:
+        return cls(
+            id=strawberry.ID(str(row["id"])), account_number=row["account_number"],
+            name=row["name"], currency=row["currency"], bill_cycle_day=row["bill_cycle_day"],
+            partner_account=row["partner_account"], status=AccountStatus(row["status"]),
+            created_at=row["created_at"], updated_at=row["updated_at"],
+        )
+
+    @strawberry.field(description="The account's metrics (see AccountMetrics).")
+    async def metrics(self, info: Info) -> AccountMetrics:
+        return await load_metrics(info, uuid.UUID(self.id))
+
+
+@strawberry.type
+class AccountEdge:
+    cursor: str
+    node: Account
+
+
+@strawberry.type(description="A page of accounts.")
+class AccountConnection:
+    edges: list[AccountEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input(description="Narrows an accounts query; omitted fields do not filter.")
+class AccountFilter:
+    partner_account: bool | None = None
+    status: AccountStatus | None = None
+    name_contains: str | None = None
+
+
+@strawberry.input
+class CreateAccountInput:
+    name: str
+    account_number: str | None = strawberry.field(
+        default=None, description="Unique per tenant; generated (A00000001) when omitted.")
+    currency: str | None = strawberry.field(
+        default=None, description="ISO 4217 code; the tenant's default currency when omitted.")
+    bill_cycle_day: int | None = strawberry.field(default=None, description="1–31, default 1.")
+    partner_account: bool | None = None
+
+
+@strawberry.input
+class UpdateAccountInput:
+    name: str | None = None
+    bill_cycle_day: int | None = None
+    partner_account: bool | None = None
+    status: AccountStatus | None = None

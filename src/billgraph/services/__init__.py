@@ -1,0 +1,1 @@
+"""The billing domain: plain async functions over a database connection, no GraphQL."""

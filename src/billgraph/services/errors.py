@@ -1,0 +1,87 @@
+"""Coded errors: what a service raises, mapped to `extensions.code` in one place."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    CONFLICT = "CONFLICT"
+    LOCK_COMPETITION = "LOCK_COMPETITION"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    IDEMPOTENCY_KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE"
+    BINDING_PERIOD_ACTIVE = "BINDING_PERIOD_ACTIVE"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    INTERNAL = "INTERNAL"
+
+
+class BillgraphError(Exception):
+    """An expected failure with a stable code and a message a person can act on."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+    retryable = False
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def extensions(self) -> dict[str, object]:
+        ext: dict[str, object] = {"code": self.code.value}
+        if self.field:
+            ext["field"] = self.field
+        if self.retryable:
+            ext["retryable"] = True
+        return ext
+
+
+class BadUserInput(BillgraphError):
+    code = ErrorCode.BAD_USER_INPUT
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", field=field)
+
+
+class NotFound(BillgraphError):
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, what: str, ref: object, *, field: str | None = None) -> None:
+        super().__init__(f"{what} {ref} not found", field=field)
+
+
+class Conflict(BillgraphError):
+    code = ErrorCode.CONFLICT
+
+
+class Forbidden(BillgraphError):
+    code = ErrorCode.FORBIDDEN
+
+
+class Unauthenticated(BillgraphError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class LockCompetition(BillgraphError):
+    code = ErrorCode.LOCK_COMPETITION
+    retryable = True
+
+
+class IdempotencyKeyReused(BillgraphError):
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+
+class IdempotencyKeyInUse(BillgraphError):
+    code = ErrorCode.IDEMPOTENCY_KEY_IN_USE
+    retryable = True
+
+
+class BindingPeriodActive(BillgraphError):
+    code = ErrorCode.BINDING_PERIOD_ACTIVE
+
+
+class QueryTooComplex(BillgraphError):
+    code = ErrorCode.QUERY_TOO_COMPLEX

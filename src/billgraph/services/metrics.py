@@ -1,0 +1,179 @@
+"""Account metrics: a read model recomputed from the documents (SPEC §1, §2).
+
+There is ONE recompute, `recompute()`: a single set-based statement over the
+accounts' documents. Because it is one statement it reads one snapshot, and in
+that same snapshot it deletes the accounts' stale marks — so a mark written by a
+transaction the recompute could not see survives, and the account stays stale.
+
+Writes call `touched()` once, at the end of their transaction:
+- a partner account gets a stale mark (an INSERT: writers never contend) and
+  is left to the refresher;
+- any other account's metrics row is locked (writes to one non-partner account
+  serialize here, with the lock timeout of db.tx) and then recomputed in a new
+  statement, whose snapshot includes every write committed before the lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billgraph.db.tx import Writer
+from billgraph.models import new_id
+
+METRIC_COLUMNS = (
+    "currency, balance, credit_balance, last_invoice_date, total_invoice_balance, "
+    "total_debit_memo_balance, unapplied_credit_memo_amount, unapplied_payment_amount, "
+    "contracted_mrr, last_metrics_update"
+)
+
+RECOMPUTE = text(f"""
+WITH ids AS (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS account_id),
+inv AS (
+    SELECT account_id, sum(balance) AS balance, max(invoice_date) AS last_date
+    FROM invoices
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS uuid[])) AND status = 'POSTED'
+    GROUP BY account_id),
+dm AS (
+    SELECT account_id, sum(balance) AS balance
+    FROM debit_memos
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS uuid[])) AND status = 'POSTED'
+    GROUP BY account_id),
+pay AS (
+    SELECT account_id, sum(amount - applied_amount - refunded_amount) AS unapplied
+    FROM payments
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS uuid[]))
+    GROUP BY account_id),
+cm AS (
+    SELECT account_id, sum(amount - applied_amount - refunded_amount) AS unapplied
+    FROM credit_memos
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS uuid[])) AND status = 'POSTED'
+    GROUP BY account_id),
+mrr AS (
+    SELECT s.owner_account_id AS account_id, sum(i.mrr) AS mrr
+    FROM subscriptions s
+    JOIN subscription_items i ON i.tenant_id = s.tenant_id AND i.subscription_id = s.id
+    WHERE s.tenant_id = :tenant AND s.owner_account_id = ANY(CAST(:ids AS uuid[]))
+      AND s.status <> 'CANCELLED' AND s.cancelled_on IS NULL
+      AND i.charge_type = 'RECURRING' AND i.end_date IS NULL
+    GROUP BY s.owner_account_id),
+marks AS (
+    DELETE FROM metrics_stale_marks
+    WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS uuid[]))
+    RETURNING account_id)
+UPDATE account_metrics m SET
+    total_invoice_balance = round(coalesce(inv.balance, 0), currency_minor_units(m.currency)),
+    total_debit_memo_balance = round(coalesce(dm.balance, 0), currency_minor_units(m.currency)),
+    unapplied_payment_amount = round(coalesce(pay.unapplied, 0), currency_minor_units(m.currency)),
+    unapplied_credit_memo_amount = round(coalesce(cm.unapplied, 0),
+                                         currency_minor_units(m.currency)),
+    balance = round(coalesce(inv.balance, 0) + coalesce(dm.balance, 0),
+                    currency_minor_units(m.currency)),
+    credit_balance = round(coalesce(pay.unapplied, 0) + coalesce(cm.unapplied, 0),
+                           currency_minor_units(m.currency)),
+    last_invoice_date = inv.last_date,
+    contracted_mrr = round(coalesce(mrr.mrr, 0), currency_minor_units(m.currency)),
+    last_metrics_update = clock_timestamp()
+FROM ids
+LEFT JOIN inv USING (account_id)
+LEFT JOIN dm USING (account_id)
+LEFT JOIN pay USING (account_id)
+LEFT JOIN cm USING (account_id)
+LEFT JOIN mrr USING (account_id)
+WHERE m.tenant_id = :tenant AND m.account_id = ids.account_id
+RETURNING m.account_id, {", ".join("m." + c.strip() for c in METRIC_COLUMNS.split(","))}
+""")
+
+
+async def recompute(
+    conn: AsyncConnection, tenant_id: uuid.UUID, account_ids: Iterable[uuid.UUID]
+) -> list[RowMapping]:
+    """Recompute the metrics of `account_ids` from their documents; clear their stale marks."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return []
+    result = await conn.execute(RECOMPUTE, {"tenant": tenant_id, "ids": ids})
+    return list(result.mappings())
+
+
+async def lock_and_recompute(
+    conn: AsyncConnection, tenant_id: uuid.UUID, account_ids: Iterable[uuid.UUID]
+) -> list[RowMapping]:
+    """Take the accounts' metrics locks (in id order: no deadlocks), then recompute."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return []
+    await conn.execute(
+        text("SELECT 1 FROM account_metrics WHERE tenant_id = :tenant "
+             "AND account_id = ANY(CAST(:ids AS uuid[])) ORDER BY account_id FOR UPDATE"),
+        {"tenant": tenant_id, "ids": ids},
+    )
+    return await recompute(conn, tenant_id, ids)
+
+
+async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
+    """Call at the end of a write that changed documents of these accounts."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return
+    # FOR SHARE: writers never block each other here, but setPartner (an UPDATE of
+    # the account) waits for writes in flight, so the flag cannot change under us.
+    rows = await writer.conn.execute(
+        text("SELECT id, partner_account FROM accounts WHERE tenant_id = :tenant "
+             "AND id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR SHARE"),
+        {"tenant": writer.tenant_id, "ids": ids},
+    )
+    partner: list[uuid.UUID] = []
+    synchronous: list[uuid.UUID] = []
+    for account_id, is_partner in rows:
+        (partner if is_partner else synchronous).append(account_id)
+    if partner:
+        await mark_stale(writer.conn, writer.tenant_id, partner)
+    if synchronous:
+        await lock_and_recompute(writer.conn, writer.tenant_id, synchronous)
+        writer.recomputed.update(synchronous)
+
+
+async def mark_stale(
+    conn: AsyncConnection, tenant_id: uuid.UUID, account_ids: Sequence[uuid.UUID]
+) -> None:
+
+    await conn.execute(
+        text("INSERT INTO metrics_stale_marks (tenant_id, id, account_id) "
+             "SELECT :tenant, unnest(CAST(:mark_ids AS uuid[])), unnest(CAST(:ids AS uuid[]))"),
+        {"tenant": tenant_id, "ids": list(account_ids),
+         "mark_ids": [new_id() for _ in account_ids]},
+    )
+
+
+async def create_row(conn: AsyncConnection, tenant_id: uuid.UUID, account_id: uuid.UUID,
+                     currency: str) -> None:
+    """The zero metrics of a new account (nothing to recompute yet)."""
+    await conn.execute(
+        text("INSERT INTO account_metrics (tenant_id, account_id, currency, balance, "
+             "credit_balance, total_invoice_balance, total_debit_memo_balance, "
+             "unapplied_credit_memo_amount, unapplied_payment_amount, contracted_mrr, "
+             "last_metrics_update) SELECT :tenant, :account, :currency, z.v, z.v, z.v, z.v, z.v, "
+             "z.v, z.v, clock_timestamp() "
+             "FROM (SELECT round(0::numeric, currency_minor_units(:currency)) AS v) z"),
+        {"tenant": tenant_id, "account": account_id, "currency": currency},
+    )
+
+
+METRICS_WITH_STALE = text(f"""
+SELECT m.account_id, {", ".join("m." + c.strip() for c in METRIC_COLUMNS.split(","))},
+       EXISTS (SELECT 1 FROM metrics_stale_marks s
+               WHERE s.tenant_id = m.tenant_id AND s.account_id = m.account_id) AS stale
+FROM account_metrics m
+WHERE m.tenant_id = :tenant AND m.account_id = ANY(CAST(:ids AS uuid[]))
+""")
+
+
+async def load(conn: AsyncConnection, tenant_id: uuid.UUID,
+               account_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
+    """Stored metrics with their `stale` flag, by account id."""
+    rows = await conn.execute(METRICS_WITH_STALE, {"tenant": tenant_id, "ids": list(account_ids)})
+    return {row["account_id"]: row for row in rows.mappings()}

@@ -1,0 +1,119 @@
+"""One PostgreSQL per test run, a migrated template database, a cheap copy per test.
+
+With DATABASE_URL set, that server is used (its user must be allowed to create
+databases); otherwise an embedded PostgreSQL is started in a temporary directory.
+Tests drive a real uvicorn server over HTTP and websockets, like a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from billgraph.db.engine import asyncpg_dsn
+from billgraph.db.migrate import upgrade
+from tests.support import Client, LiveServer, start_server
+
+_counter = itertools.count()
+
+
+@dataclass
+class PgCluster:
+    admin_url: str
+    template: str
+    server_version: int
+
+    def url(self, database: str) -> str:
+        return make_url(self.admin_url).set(database=database).render_as_string(
+            hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    external = os.environ.get("DATABASE_URL")
+    embedded = None
+    tmp = None
+    if external:
+        admin_url = make_url(external).set(database="postgres").render_as_string(
+            hide_password=False)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from billgraph.db.embedded import EmbeddedPostgres
+        tmp = Path(tempfile.mkdtemp(prefix="billgraph-test-"))
+        embedded = EmbeddedPostgres(tmp, fast=True)
+        embedded.start()
+        admin_url = embedded.url("postgres")
+    template = f"billgraph_template_{os.getpid()}"
+
+    async def prepare() -> int:
+        conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{template}"')
+            await conn.execute(f'CREATE DATABASE "{template}"')
+            return int(await conn.fetchval("SHOW server_version_num"))
+        finally:
+            await conn.close()
+
+    version = asyncio.run(prepare())
+    cluster = PgCluster(admin_url, template, version)
+    upgrade(cluster.url(template))
+    try:
+        yield cluster
+    finally:
+        async def drop() -> None:
+            conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        asyncio.run(drop())
+        if embedded is not None:
+            embedded.stop()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+async def database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test (a copy of the template)."""
+    name = f"billgraph_test_{os.getpid()}_{next(_counter)}"
+    strategy = " STRATEGY = FILE_COPY" if pg_cluster.server_version >= 150000 else ""
+    conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_cluster.template}"{strategy}')
+    finally:
+        await conn.close()
+    yield pg_cluster.url(name)
+    conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def server(database_url: str) -> AsyncIterator[LiveServer]:
+    """billgraph served by uvicorn on a free port (background workers off)."""
+    async with start_server(database_url, run_workers=False) as live:
+        yield live
+
+
+@pytest.fixture
+async def client(server: LiveServer) -> AsyncIterator[Client]:
+    """A client of a fresh tenant with a write key."""
+    async with server.new_tenant(f"tenant-{uuid.uuid4().hex[:8]}") as c:
+        yield c

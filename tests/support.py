@@ -1,0 +1,121 @@
+"""Test support: a live server and a GraphQL client speaking HTTP like a real one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy import text
+
+from billgraph.app import create_app
+from billgraph.config import Settings
+from billgraph.db.engine import make_engine
+from billgraph.services import tenants
+
+
+class GraphQLErrors(AssertionError):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+    @property
+    def codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code") for e in self.errors]
+
+
+@dataclass
+class Client:
+    http: httpx.AsyncClient
+    key: str | None
+    tenant_id: str = ""
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None,
+                   key: str | None = ...) -> httpx.Response:  # type: ignore[assignment]
+        token = self.key if key is ... else key
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}},
+                                    headers=headers)
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """The data of a request that must succeed."""
+        response = await self.post(query, variables, **kw)
+        body = response.json()
+        if body.get("errors"):
+            raise GraphQLErrors(body["errors"])
+        assert response.status_code == 200, body
+        return body["data"]
+
+    async def error(self, query: str, variables: dict[str, Any] | None = None,
+                    **kw: Any) -> dict[str, Any]:
+        """The first error of a request that must fail."""
+        response = await self.post(query, variables, **kw)
+        body = response.json()
+        assert body.get("errors"), f"expected an error, got {body}"
+        return dict(body["errors"][0])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    database_url: str
+    http: httpx.AsyncClient
+    clients: list[Client] = field(default_factory=list)
+
+    async def create_tenant(self, name: str, scope: str = "write") -> tuple[str, str]:
+        engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.begin() as conn:
+                tenant_id = await tenants.create_tenant(conn, name)
+                key = await tenants.create_key(conn, tenant_id, scope)
+        finally:
+            await engine.dispose()
+        return str(tenant_id), key
+
+    async def create_key(self, tenant_id: str, scope: str) -> str:
+        engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.begin() as conn:
+                return await tenants.create_key(conn, tenant_id, scope)  # type: ignore[arg-type]
+        finally:
+            await engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def new_tenant(self, name: str) -> AsyncIterator[Client]:
+        tenant_id, key = await self.create_tenant(name)
+        yield Client(self.http, key, tenant_id)
+
+    async def sql(self, query: str, **params: Any) -> list[Any]:
+        """Read the database directly (for checks a client cannot make)."""
+        engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(text(query), params)
+                return list(result.mappings()) if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def start_server(database_url: str, **settings: Any) -> AsyncIterator[LiveServer]:
+    app = create_app(Settings(database_url=database_url, **settings))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+                            ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        try:
+            yield LiveServer(url, database_url, http)
+        finally:
+            server.should_exit = True
+            await task
