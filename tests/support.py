@@ -119,3 +119,65 @@ async def start_server(database_url: str, **settings: Any) -> AsyncIterator[Live
         finally:
             server.should_exit = True
             await task
+
+
+class Subscriber:
+    """A graphql-transport-ws client: connection_init with the key, then one subscription."""
+
+    def __init__(self, url: str, key: str | None, *, header_key: str | None = None) -> None:
+        self.url = url.replace("http://", "ws://") + "/graphql"
+        self.key = key
+        self.header_key = header_key
+        self.ws: Any = None
+
+    async def __aenter__(self) -> Subscriber:
+        import websockets
+
+        headers = {"Authorization": f"Bearer {self.header_key}"} if self.header_key else None
+        self.ws = await websockets.connect(self.url, subprotocols=["graphql-transport-ws"],
+                                           additional_headers=headers)
+        payload = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        await self.send({"type": "connection_init", "payload": payload})
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.ws.close()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        import json
+
+        await self.ws.send(json.dumps(message))
+
+    async def receive(self, timeout: float = 10) -> dict[str, Any]:
+        import json
+
+        return dict(json.loads(await asyncio.wait_for(self.ws.recv(), timeout)))
+
+    async def ack(self) -> None:
+        message = await self.receive()
+        assert message["type"] == "connection_ack", message
+
+    async def subscribe(self, query: str, variables: dict[str, Any] | None = None,
+                        op_id: str = "1") -> None:
+        await self.send({"id": op_id, "type": "subscribe",
+                         "payload": {"query": query, "variables": variables or {}}})
+
+    async def next(self, timeout: float = 10) -> dict[str, Any]:
+        """The data of the next `next` message (skipping pings)."""
+        while True:
+            message = await self.receive(timeout)
+            if message["type"] == "ping":
+                await self.send({"type": "pong"})
+                continue
+            assert message["type"] == "next", message
+            payload = message["payload"]
+            if payload.get("errors"):
+                raise GraphQLErrors(payload["errors"])
+            return dict(payload["data"])
+
+    async def nothing_for(self, seconds: float) -> None:
+        try:
+            message = await self.receive(seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected no message, got {message}")

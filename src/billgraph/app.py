@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from billgraph.config import Settings
-from billgraph.db.engine import make_engine
+from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.events import EventHub
 from billgraph.graphql_app import BillgraphGraphQL
 from billgraph.schema.schema import schema
@@ -28,7 +28,8 @@ def create_app(settings: Settings) -> Starlette:
         raise ValueError("create_app needs settings.database_url (the CLI starts the embedded one)")
     engine = make_engine(settings.database_url, pool_size=settings.pool_size,
                          max_overflow=settings.pool_overflow)
-    state = AppState(settings=settings, engine=engine, events=EventHub())
+    state = AppState(settings=settings, engine=engine,
+                     events=EventHub(asyncpg_dsn(settings.database_url)))
     graphql = BillgraphGraphQL(schema, state, graphiql=settings.graphiql)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await state.events.start()
         workers = Workers(state)
         if settings.run_workers:
             await workers.start()
@@ -43,6 +45,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await workers.stop()
+            await state.events.stop()
             await engine.dispose()
 
     app = Starlette(

@@ -32,6 +32,10 @@ class Context:
             raise Unauthenticated("missing or invalid API key")
         return self.principal.tenant_id
 
+    def reset_loaders(self) -> None:
+        """Forget cached rows (a websocket connection's context outlives many events)."""
+        self._loaders = None
+
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:

@@ -30,30 +30,19 @@ class WriteScope(SchemaExtension):
         yield
 
 
-def coded(error: GraphQLError, request_id: str) -> GraphQLError:
-    """The error as the client sees it: a code always, internals never."""
+def apply_code(error: GraphQLError, request_id: str) -> None:
+    """Give the error the form the client sees, in place: a code always, internals never."""
     original = error.original_error
     if isinstance(original, BillgraphError):
-        return GraphQLError(original.message, nodes=error.nodes, path=error.path,
-                            extensions=original.extensions())
-    if error.extensions and "code" in error.extensions:
-        return error
-    if original is None or error.path is None:
+        error.message = original.message
+        error.extensions = original.extensions()
+    elif error.extensions and "code" in error.extensions:
+        pass
+    elif original is None or error.path is None:
         # parse, validation and variable coercion errors: the client's input
-        return GraphQLError(error.message, nodes=error.nodes, path=error.path,
-                            extensions={"code": ErrorCode.BAD_USER_INPUT.value})
-    log.error("unexpected error (request id %s) at %s", request_id, error.path,
-              exc_info=original)
-    return GraphQLError(f"internal error; request id {request_id}", nodes=error.nodes,
-                        path=error.path,
-                        extensions={"code": ErrorCode.INTERNAL.value, "requestId": request_id})
-
-
-class ErrorCodes(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        request_id = getattr(self.execution_context.context, "request_id", "-")
-        result.errors = [coded(e, request_id) for e in result.errors]
+        error.extensions = {"code": ErrorCode.BAD_USER_INPUT.value}
+    else:
+        log.error("unexpected error (request id %s) at %s", request_id, error.path,
+                  exc_info=original)
+        error.message = f"internal error; request id {request_id}"
+        error.extensions = {"code": ErrorCode.INTERNAL.value, "requestId": request_id}

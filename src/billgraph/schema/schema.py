@@ -11,26 +11,37 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from billgraph.resolvers.accounts import AccountMutations, AccountQueries
+from billgraph.resolvers.events import EventSubscriptions
+from billgraph.resolvers.invoices import InvoiceMutations, InvoiceQueries
+from billgraph.resolvers.payments import PaymentMutations, PaymentQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
 
-from .extensions import ErrorCodes, WriteScope
+from .extensions import WriteScope, apply_code
 from .scalars import DecimalScalar
 
-Query = merge_types("Query", (TenantQueries, AccountQueries))
-Mutation = merge_types("Mutation", (TenantMutations, AccountMutations))
+Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries))
+Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
+                                    PaymentMutations))
+SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 
 class BillgraphSchema(strawberry.Schema):
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
-        """Errors are logged by ErrorCodes (unexpected ones only, with the request id)."""
+        """The one place errors get their codes (every operation type passes here);
+        only unexpected errors are logged, with the request id."""
+        context = getattr(execution_context, "context", None)
+        request_id = getattr(context, "request_id", "-")
+        for error in errors:
+            apply_code(error, request_id)
 
 
 def build_schema(extra_extensions: list[type[SchemaExtension]] | None = None) -> strawberry.Schema:
     return BillgraphSchema(
         query=Query,
         mutation=Mutation,
+        subscription=SubscriptionRoot,
         config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
-        extensions=[*(extra_extensions or []), WriteScope, ErrorCodes],
+        extensions=[*(extra_extensions or []), WriteScope],
     )
 
 

@@ -177,3 +177,53 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID,
     """Stored metrics with their `stale` flag, by account id."""
     rows = await conn.execute(METRICS_WITH_STALE, {"tenant": tenant_id, "ids": list(account_ids)})
     return {row["account_id"]: row for row in rows.mappings()}
+
+
+# ---------------------------------------------------------------- deferred refresh
+
+DUE_ACCOUNTS = text("""
+SELECT s.tenant_id, s.account_id
+FROM (SELECT tenant_id, account_id, min(marked_at) AS first_marked
+      FROM metrics_stale_marks GROUP BY tenant_id, account_id) s
+JOIN account_metrics m ON m.tenant_id = s.tenant_id AND m.account_id = s.account_id
+JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
+JOIN tenants t ON t.id = s.tenant_id
+WHERE NOT a.partner_account
+   OR m.last_metrics_update IS NULL
+   OR m.last_metrics_update <= now() - make_interval(secs => t.metrics_refresh_interval_seconds)
+ORDER BY s.first_marked
+LIMIT :limit
+""")
+
+CLAIM = text("""
+SELECT m.account_id
+FROM account_metrics m
+JOIN accounts a ON a.tenant_id = m.tenant_id AND a.id = m.account_id
+JOIN tenants t ON t.id = m.tenant_id
+WHERE m.tenant_id = :tenant AND m.account_id = :account
+  AND (NOT a.partner_account
+       OR m.last_metrics_update IS NULL
+       OR m.last_metrics_update <= now() - make_interval(secs => t.metrics_refresh_interval_seconds))
+FOR UPDATE OF m SKIP LOCKED
+""")
+
+
+async def due_accounts(conn: AsyncConnection, limit: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Stale accounts whose interval has passed (non-partner ones at once), oldest mark first."""
+    rows = await conn.execute(DUE_ACCOUNTS, {"limit": limit})
+    return [(r.tenant_id, r.account_id) for r in rows]
+
+
+async def refresh_if_due(conn: AsyncConnection, tenant_id: uuid.UUID,
+                         account_id: uuid.UUID) -> RowMapping | None:
+    """Recompute one account if it is still due and no other refresher holds it.
+
+    The claim locks the metrics row with SKIP LOCKED and re-checks the interval on
+    the locked row, so two refreshers never recompute an account twice in one
+    interval. Run inside a short transaction of its own.
+    """
+    claimed = (await conn.execute(CLAIM, {"tenant": tenant_id, "account": account_id})).first()
+    if claimed is None:
+        return None
+    rows = await recompute(conn, tenant_id, [account_id])
+    return rows[0] if rows else None

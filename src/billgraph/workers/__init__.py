@@ -24,6 +24,8 @@ class Workers:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        from . import refresher  # noqa: F401  (registers itself)
+
         for daemon in DAEMONS:
             self.tasks.append(asyncio.create_task(self._run(daemon)))
 

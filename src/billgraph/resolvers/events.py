@@ -1,0 +1,56 @@
+"""GraphQL subscriptions (graphql-transport-ws): metricsUpdated and billRunProgress."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from billgraph.context import Info
+from billgraph.schema.accounts import Account, AccountMetrics
+from billgraph.schema.common import parse_id
+from billgraph.services import accounts, metrics
+from billgraph.services.errors import NotFound
+
+
+@strawberry.type(description="An account whose metrics were just recomputed, and the metrics.")
+class MetricsUpdate:
+    account: Account
+    metrics: AccountMetrics
+
+
+async def metrics_update(info: Info, account_id: uuid.UUID) -> MetricsUpdate | None:
+    """Read the account and its metrics fresh (a websocket context lives long)."""
+    tenant_id = info.context.tenant_id
+    async with info.context.state.read() as conn:
+        account = await accounts.find_account(conn, tenant_id, account_id=account_id)
+        found = await metrics.load(conn, tenant_id, [account_id])
+    if account is None or account_id not in found:
+        return None
+    info.context.reset_loaders()
+    return MetricsUpdate(account=Account.from_row(account),
+                         metrics=AccountMetrics.from_row(found[account_id]))
+
+
+@strawberry.type
+class EventSubscriptions:
+    @strawberry.subscription(description=(
+        "Pushed after every recompute of an account's metrics (the refresher's for "
+        "partner accounts, the write's own for others). Omit accountId for all accounts."))
+    async def metrics_updated(
+        self, info: Info, account_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[MetricsUpdate, None]:
+        tenant_id = info.context.tenant_id
+        wanted = None
+        if account_id is not None:
+            wanted = parse_id(account_id, "account", "accountId")
+            async with info.context.state.read() as conn:
+                if await accounts.find_account(conn, tenant_id, account_id=wanted) is None:
+                    raise NotFound("account", account_id, field="accountId")
+        async for event in info.context.state.events.subscribe("metrics", tenant_id):
+            if wanted is not None and event.object_id != wanted:
+                continue
+            update = await metrics_update(info, event.object_id)
+            if update is not None:
+                yield update
