@@ -1,0 +1,299 @@
+"""What a bill run invoices: the exact, self-correcting charge of every item and period.
+
+Pure: facts in (an item, its subscription's terms, what the ledger says was already
+billed), charges out. No database, no clock.
+
+For each service period of an item that starts on or before the target date, the
+amount that *should* have been billed is computed from the facts as they are now,
+compared with the sum already billed for that (item, period) and only the
+difference becomes a charge: a positive one for new periods (or more service than
+billed), a negative one — a prorated credit — when an item ended, or a suspension
+was added, inside a period that was already billed. So the same facts billed twice
+give nothing new, and billing through several increasing target dates sums to
+billing once through the last.
+
+Rules (SPEC §4, §6):
+
+* RECURRING items bill in advance, one charge per service period
+  (``periods.service_periods``: month-based periods aligned to the billing cycle
+  day, the first one partial; day/week-based ones from the item's start). The
+  price per period is ``periods.price_per_period`` of the item's price.
+* A period is prorated by days (``periods.prorate``) when the item ends inside it
+  (end date exclusive), and suspended days are cut out of it.
+* Concurrent-usage pricing replaces the quantity of a recurring item by the billed
+  quantity (installed items, the capacity, or the highest usage reported inside
+  the period capped at the capacity) and scales the price by ratePercentage/100.
+* ONE_TIME charges, and every item of a ONE_TIME scheme subscription, bill once,
+  price x quantity, in the period of their start. Suspensions do not affect them.
+* Amounts stay exact (``Fraction``) and are rounded once per charge, half-up, to
+  the invoice owner's currency (``money.round_exact``).
+* A period belongs to the invoice owner effective on its first day.
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from billgraph.services.billing import periods
+from billgraph.services.billing.periods import CustomPeriods, ServicePeriod
+from billgraph.services.money import round_exact
+
+__all__ = [
+    "Billed",
+    "Charge",
+    "ChargeError",
+    "ConcurrentUsage",
+    "Item",
+    "Terms",
+    "item_charges",
+]
+
+RECURRING = "RECURRING"
+ONE_TIME = "ONE_TIME"
+INSTALLED = "BASED_ON_NUMBER_OF_INSTALLED_ITEMS"
+MAXIMUM = "BASED_ON_MAXIMUM_CAPACITY"
+ACTUAL = "BASED_ON_ACTUAL_CAPACITY"
+ONE_DAY = timedelta(days=1)
+
+
+class ChargeError(ValueError):
+    """A subscription that cannot be billed as it stands (its terms are incomplete)."""
+
+
+@dataclass(frozen=True)
+class ConcurrentUsage:
+    """Concurrent-usage based pricing of a subscription's recurring items."""
+
+    method: str
+    concurrent_usage: int
+    rate_percentage: Decimal
+    installed_items: int | None = None
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A subscription's billing terms and history, as the bill run needs them.
+
+    ``owners``: (effective date, invoice owner) in ascending date order;
+    ``suspensions``: [suspend, resume) with resume None while open;
+    ``usage``: reported (day, concurrent usage) in ascending date order.
+    """
+
+    subscription_id: uuid.UUID
+    subscription_number: str
+    invoice_owner_id: uuid.UUID
+    cycle_day: int
+    billing_frequency: str | None
+    one_time: bool = False
+    concurrent: ConcurrentUsage | None = None
+    owners: tuple[tuple[date, uuid.UUID], ...] = ()
+    suspensions: tuple[tuple[date, date | None], ...] = ()
+    usage: tuple[tuple[date, int], ...] = ()
+
+    def invoice_owner_on(self, day: date) -> uuid.UUID:
+        """The invoice owner effective on ``day``: the latest owner change on or
+        before it, else the subscription's invoice owner."""
+        i = bisect.bisect_right(self.owners, day, key=lambda o: o[0])
+        return self.owners[i - 1][1] if i else self.invoice_owner_id
+
+    def peak_usage(self, span: ServicePeriod) -> int:
+        """The highest concurrent usage reported for a day of ``span`` (0 if none)."""
+        lo = bisect.bisect_left(self.usage, span.start, key=lambda u: u[0])
+        hi = bisect.bisect_left(self.usage, span.end, key=lambda u: u[0])
+        return max((u[1] for u in self.usage[lo:hi]), default=0)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A subscription item: ``end_date`` is exclusive (None: open-ended)."""
+
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    product_id: uuid.UUID
+    product_name: str
+    charge_type: str
+    quantity: int
+    price: Decimal
+    price_period: str
+    start_date: date
+    end_date: date | None = None
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What the ledger holds for one (item, period): the sum billed on invoices
+    that are not canceled, and the highest revision written (canceled or not)."""
+
+    amount: Decimal
+    revision: int
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One invoice line and its ledger entry (``period_start``, ``revision``)."""
+
+    item_id: uuid.UUID
+    subscription_id: uuid.UUID
+    product_id: uuid.UUID
+    invoice_owner_id: uuid.UUID
+    period_start: date
+    revision: int
+    service_start: date
+    service_end: date  # inclusive, as printed
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    description: str
+
+
+def _billable_pieces(part: ServicePeriod, item: Item, terms: Terms) -> list[ServicePeriod]:
+    """The days of ``part`` the item is in service and the subscription not suspended."""
+    span = periods.clip(part, None, item.end_date)
+    if span is None:
+        return []
+    pieces = [span]
+    for suspend, resume in terms.suspensions:
+        cut: list[ServicePeriod] = []
+        for piece in pieces:
+            before = periods.clip(piece, None, suspend)
+            after = periods.clip(piece, resume, None) if resume is not None else None
+            cut.extend(p for p in (before, after) if p is not None)
+        pieces = cut
+    return pieces
+
+
+def _description(item: Item, terms: Terms, kind: str) -> str:
+    text = f"{item.product_name} ({terms.subscription_number})"
+    return f"{kind}: {text}" if kind else text
+
+
+def _charge(item: Item, terms: Terms, billed: Mapping[date, Billed], key: date,
+            should: Decimal, shown: tuple[date, date], credit_shown: tuple[date, date],
+            quantity: int, unit_price: Decimal) -> Charge | None:
+    before = billed.get(key)
+    already = before.amount if before is not None else Decimal(0)
+    delta = should - already
+    if delta == 0:
+        return None
+    if delta < 0:
+        kind, (start, end) = "Credit", credit_shown
+    else:
+        kind, (start, end) = ("Adjustment" if already else ""), shown
+    return Charge(
+        item_id=item.id, subscription_id=item.subscription_id, product_id=item.product_id,
+        invoice_owner_id=terms.invoice_owner_on(key), period_start=key,
+        revision=(before.revision if before is not None else 0) + 1,
+        service_start=start, service_end=end, quantity=Decimal(quantity),
+        unit_price=unit_price, amount=delta, description=_description(item, terms, kind))
+
+
+def _quantity_and_rate(item: Item, terms: Terms,
+                       span: ServicePeriod | None) -> tuple[int, Fraction]:
+    """Billed quantity and price factor; ``span`` is where usage is looked up."""
+    cu = terms.concurrent
+    if cu is None or item.charge_type != RECURRING:
+        return item.quantity, Fraction(1)
+    rate = Fraction(cu.rate_percentage) / 100
+    if cu.method == MAXIMUM:
+        return cu.concurrent_usage, rate
+    if cu.method == ACTUAL:
+        peak = terms.peak_usage(span) if span is not None else 0
+        return min(peak, cu.concurrent_usage), rate
+    if cu.installed_items is None:
+        raise ChargeError(f"subscription {terms.subscription_number} is billed on the number "
+                          "of installed items but has no numberOfInstalledItems")
+    return cu.installed_items, rate
+
+
+def _length(name: str, custom: CustomPeriods, terms: Terms) -> periods.PeriodLength:
+    try:
+        return periods.period_length(name, custom)
+    except periods.UndefinedCustomPeriod as error:
+        raise ChargeError(f"subscription {terms.subscription_number}: {error}") from None
+
+
+def _once(item: Item, terms: Terms, custom: CustomPeriods, target: date, currency: str,
+          billed: Mapping[date, Billed]) -> list[Charge]:
+    """A charge billed once, at its start, price x quantity."""
+    key = item.start_date
+    if key > target:
+        return []
+    if terms.one_time or terms.billing_frequency is None:
+        shown = (key, key)
+    else:
+        length = _length(terms.billing_frequency, custom, terms)
+        first, _ = next(periods.service_periods(key, length, terms.cycle_day, key))
+        shown = (first.start, first.last_day)
+    in_service = item.end_date is None or item.end_date > item.start_date
+    quantity, rate = _quantity_and_rate(item, terms, ServicePeriod(key, key + ONE_DAY))
+    unit = Fraction(item.price) * rate
+    should = round_exact(unit * quantity, currency) if in_service else Decimal(0)
+    charge = _charge(item, terms, billed, key, should, shown, shown, quantity,
+                     round_exact(unit, currency))
+    return [charge] if charge is not None else []
+
+
+def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, currency: str,
+               billed: Mapping[date, Billed]) -> list[Charge]:
+    if terms.billing_frequency is None:
+        raise ChargeError(f"subscription {terms.subscription_number} has no billing frequency")
+    length = _length(terms.billing_frequency, custom, terms)
+    per_period = periods.price_per_period(
+        item.price, _length(item.price_period, custom, terms), length)
+    until = target
+    if item.end_date is not None:
+        # Periods after the end are only looked at when something was billed for them.
+        last = max([item.end_date - ONE_DAY, *billed])
+        until = min(target, last)
+    charges: list[Charge] = []
+    whole_amount: Decimal | None = None  # a whole, unsuspended period (same for each)
+    for part, whole in periods.service_periods(item.start_date, length, terms.cycle_day, until):
+        pieces = _billable_pieces(part, item, terms)
+        quantity, rate = _quantity_and_rate(item, terms, part)
+        unit = per_period * rate
+        if not pieces:
+            should = Decimal(0)
+        elif pieces[0] == whole and (terms.concurrent is None
+                                     or terms.concurrent.method != ACTUAL):
+            if whole_amount is None:
+                whole_amount = round_exact(unit * quantity, currency)
+            should = whole_amount
+        else:
+            exact = sum((periods.prorate(unit * quantity, p, whole) for p in pieces), Fraction(0))
+            should = round_exact(exact, currency)
+        shown = ((pieces[0].start, pieces[-1].last_day) if pieces
+                 else (part.start, part.last_day))
+        end = item.end_date
+        credit_shown = ((max(end, part.start), part.last_day) if end is not None and end < part.end
+                        else (part.start, part.last_day))
+        charge = _charge(item, terms, billed, part.start, should, shown, credit_shown,
+                         quantity, round_exact(unit, currency))
+        if charge is not None:
+            charges.append(charge)
+    return charges
+
+
+def item_charges(item: Item, terms: Terms, *, target: date, currency: str,
+                 custom: CustomPeriods, billed: Mapping[date, Billed]) -> list[Charge]:
+    """The charges (differences to what was billed) of ``item`` through ``target``.
+
+    ``billed`` maps a period's start (the ledger key) to what was billed for it.
+    Raises ``ChargeError`` when the subscription's terms cannot be billed.
+    USAGE items are out of scope and give nothing.
+    """
+    if item.charge_type == ONE_TIME or (terms.one_time and item.charge_type == RECURRING):
+        return _once(item, terms, custom, target, currency, billed)
+    if item.charge_type == RECURRING:
+        return _recurring(item, terms, custom, target, currency, billed)
+    return []
+
+
+def total(charges: Iterable[Charge]) -> Decimal:
+    """The sum of charges (an invoice's amount)."""
+    return sum((c.amount for c in charges), Decimal(0))
