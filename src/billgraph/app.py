@@ -15,7 +15,8 @@ from billgraph.config import Settings
 from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.events import EventHub
 from billgraph.graphql_app import BillgraphGraphQL
-from billgraph.schema.schema import schema
+from billgraph.schema.limits import Limits
+from billgraph.schema.schema import build_schema
 from billgraph.state import AppState
 from billgraph.workers import Workers
 
@@ -30,6 +31,10 @@ def create_app(settings: Settings) -> Starlette:
                          max_overflow=settings.pool_overflow)
     state = AppState(settings=settings, engine=engine,
                      events=EventHub(asyncpg_dsn(settings.database_url)))
+    limits = Limits(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
+                    max_fields=settings.max_fields, max_cost=settings.max_query_cost,
+                    max_tokens=settings.max_tokens, default_page=settings.default_page_size)
+    schema = build_schema(limits, introspection=settings.introspection)
     graphql = BillgraphGraphQL(schema, state, graphiql=settings.graphiql)
 
     async def healthz(request: Request) -> JSONResponse:

@@ -28,8 +28,14 @@ class Settings(BaseSettings):
     lock_retries: int = Field(default=5, description="Tries before LOCK_COMPETITION.")
     max_page_size: int = 500
     default_page_size: int = 50
-    graphiql: bool = True
-    introspection: bool = True
+    graphiql: bool = Field(default=True, description="Serve GraphiQL on GET /graphql.")
+    introspection: bool = Field(default=True, description="Allow schema introspection.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest request body.")
+    max_query_depth: int = 12
+    max_aliases: int = 60
+    max_fields: int = 1000
+    max_query_cost: int = 50_000
+    max_tokens: int = 10_000
     run_workers: bool = Field(
         default=True, description="Run the job runner and metrics refresher inside `serve`."
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -33,6 +33,21 @@ def bearer(value: str | None) -> str | None:
         return None
     scheme, _, token = value.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def error_response(status: int, code: ErrorCode, message: str) -> Response:
+    return JSONResponse({"data": None, "errors": [{"message": message,
+                                                    "extensions": {"code": code.value}}]},
+                        status_code=status)
+
+
+def too_large(limit: int) -> Response:
+    return error_response(413, ErrorCode.QUERY_TOO_COMPLEX,
+                          f"request body larger than {limit} bytes")
+
+
+def bad_request(message: str) -> Response:
+    return error_response(400, ErrorCode.BAD_USER_INPUT, message)
 
 
 def unauthenticated(message: str) -> Response:
@@ -59,6 +74,11 @@ class BillgraphGraphQL(GraphQL[Context, None]):
         scope["state"]["request_id"] = uuid.uuid4().hex[:16]
         if scope["type"] == "http":
             request = Request(scope, receive)
+            if request.method == "POST":
+                refusal, receive = await self._read_body(request, receive)
+                if refusal is not None:
+                    await refusal(scope, receive, send)
+                    return
             if not self._is_ide_page(request):
                 token = bearer(request.headers.get("authorization"))
                 if token is None:
@@ -71,6 +91,37 @@ class BillgraphGraphQL(GraphQL[Context, None]):
                     return
                 scope["state"]["principal"] = principal
         await super().__call__(scope, receive, send)
+
+    async def _read_body(self, request: Request,
+                         receive: Receive) -> tuple[Response | None, Receive]:
+        """Read the body once, refusing it past the size limit or when it is a batch."""
+        limit = self.state.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return too_large(limit), receive
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if len(body) > limit:
+                return too_large(limit), receive
+            if not message.get("more_body", False):
+                break
+        if body.lstrip()[:1] == b"[":
+            return bad_request("batched (array) requests are not supported: send one "
+                               "operation per request"), receive
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        return None, replay
 
     def _is_ide_page(self, request: Request) -> bool:
         return (request.method == "GET" and "query" not in request.query_params

@@ -38,6 +38,8 @@ def apply_code(error: GraphQLError, request_id: str) -> None:
         error.extensions = original.extensions()
     elif error.extensions and "code" in error.extensions:
         pass
+    elif "tokens. Parsing aborted" in error.message:
+        error.extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value}
     elif original is None or error.path is None:
         # parse, validation and variable coercion errors: the client's input
         error.extensions = {"code": ErrorCode.BAD_USER_INPUT.value}

@@ -6,22 +6,28 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from billgraph.resolvers.accounts import AccountMutations, AccountQueries
+from billgraph.resolvers.catalog import CatalogMutations, CatalogQueries
 from billgraph.resolvers.events import EventSubscriptions
 from billgraph.resolvers.invoices import InvoiceMutations, InvoiceQueries
+from billgraph.resolvers.jobs import JobQueries
+from billgraph.resolvers.orders import OrderMutations, OrderQueries
 from billgraph.resolvers.payments import PaymentMutations, PaymentQueries
+from billgraph.resolvers.subscriptions import SubscriptionQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
 
 from .extensions import WriteScope, apply_code
+from .limits import Limits, query_limits
 from .scalars import DecimalScalar
 
-Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries))
+Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
+                             CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
-                                    PaymentMutations))
+                                    PaymentMutations, CatalogMutations, OrderMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 
@@ -35,13 +41,16 @@ class BillgraphSchema(strawberry.Schema):
             apply_code(error, request_id)
 
 
-def build_schema(extra_extensions: list[type[SchemaExtension]] | None = None) -> strawberry.Schema:
+def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:
+    extensions: list[Any] = [query_limits(limits or Limits()), WriteScope]
+    if not introspection:
+        extensions.insert(0, DisableIntrospection)
     return BillgraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=SubscriptionRoot,
         config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
-        extensions=[*(extra_extensions or []), WriteScope],
+        extensions=extensions,
     )
 
 
