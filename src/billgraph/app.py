@@ -1,11 +1,13 @@
-"""create_app(): the routes (/graphql, /healthz) and the lifespan holding shared resources."""
+"""create_app(): the routes (/graphql, /healthz, /readyz, /metrics) and the lifespan."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
+from alembic.script import ScriptDirectory
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -13,8 +15,10 @@ from starlette.routing import Route, WebSocketRoute
 
 from billgraph.config import Settings
 from billgraph.db.engine import asyncpg_dsn, make_engine
+from billgraph.db.migrate import alembic_config
 from billgraph.events import EventHub
 from billgraph.graphql_app import BillgraphGraphQL
+from billgraph.observability import Metrics, metrics_endpoint, observe, readiness
 from billgraph.schema.limits import Limits
 from billgraph.schema.schema import build_schema
 from billgraph.state import AppState
@@ -34,7 +38,10 @@ def create_app(settings: Settings) -> Starlette:
     limits = Limits(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
                     max_fields=settings.max_fields, max_cost=settings.max_query_cost,
                     max_tokens=settings.max_tokens, default_page=settings.default_page_size)
-    schema = build_schema(limits, introspection=settings.introspection)
+    metrics = Metrics()
+    schema = build_schema(limits, introspection=settings.introspection,
+                          observers=[observe(metrics)])
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
     graphql = BillgraphGraphQL(schema, state, graphiql=settings.graphiql)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -58,6 +65,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
+            Route("/readyz", functools.partial(readiness, state, head)),
+            Route("/metrics", functools.partial(metrics_endpoint, state, metrics)),
         ],
         lifespan=lifespan,
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import Any
 
 from sqlalchemy import text
 
 from billgraph.config import Settings, get_settings
+from billgraph.observability import configure_logging
 from billgraph.db.bootstrap import open_database, run_with_connection
 from billgraph.services import tenants
 from billgraph.services.errors import BillgraphError
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--no-workers", action="store_true",
                        help="serve only; run `billgraph worker` elsewhere")
+    parser.add_argument("--log-format", choices=("text", "json"), default=None,
+                        help="log lines as text (default) or JSON with request id, tenant, "
+                             "operation")
 
     commands.add_parser("migrate", help="apply the database migrations")
     commands.add_parser("worker", help="run only the job runner and the metrics refresher")
@@ -49,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, args.log_format or settings.log_format)
     try:
         return COMMANDS[args.command](settings, args)
     except BillgraphError as error:
@@ -77,7 +79,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             overrides["run_workers"] = False
         app = create_app(settings.model_copy(update=overrides))
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                    ws="websockets-sansio", lifespan="on")
+                    ws="websockets-sansio", lifespan="on", log_config=None)
     finally:
         database.stop()
     return 0

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     )
     worker_tick_seconds: float = Field(default=1.0, description="Refresher / job runner tick.")
     log_level: str = "INFO"
+    log_format: str = Field(default="text", description="text or json (one JSON object a line).")
 
 
 @lru_cache

@@ -74,3 +74,18 @@ async def test_another_tenants_account_is_not_found_and_unchanged(
 async def test_malformed_id_is_not_found(client: Client) -> None:
     error = await client.error("{ account(id: \"not-a-uuid\") { name } }")
     assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_readyz_and_metrics(server: LiveServer, client: Client) -> None:
+    ready = await server.http.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+    await client.gql("query Viewer { viewer { name } }")
+    await client.error("query Broken { account(id: \"x\") { name } }")
+    text = (await server.http.get("/metrics")).text
+    assert 'billgraph_graphql_requests_total{operation="Viewer",type="query"} 1.0' in text
+    assert 'billgraph_graphql_errors_total{code="NOT_FOUND"} 1.0' in text
+    assert "billgraph_refresher_lag_seconds" in text
+    assert 'billgraph_job_queue_depth{status="PENDING"}' in text
+    await server.sql("UPDATE alembic_version SET version_num = 'old'")
+    behind = await server.http.get("/readyz")
+    assert behind.status_code == 503 and behind.json()["migration"] == "old"

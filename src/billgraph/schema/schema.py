@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from billgraph.resolvers.accounts import AccountMutations, AccountQueries
+from billgraph.resolvers.bill_runs import BillRunMutations, BillRunQueries
 from billgraph.resolvers.catalog import CatalogMutations, CatalogQueries
 from billgraph.resolvers.events import EventSubscriptions
 from billgraph.resolvers.invoices import InvoiceMutations, InvoiceQueries
@@ -25,9 +26,11 @@ from .limits import Limits, query_limits
 from .scalars import DecimalScalar
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
-                             CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries))
+                             CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
+                             BillRunQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
-                                    PaymentMutations, CatalogMutations, OrderMutations))
+                                    PaymentMutations, CatalogMutations, OrderMutations,
+                                    BillRunMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 
@@ -41,8 +44,9 @@ class BillgraphSchema(strawberry.Schema):
             apply_code(error, request_id)
 
 
-def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:
-    extensions: list[Any] = [query_limits(limits or Limits()), WriteScope]
+def build_schema(limits: Limits | None = None, *, introspection: bool = True,
+                 observers: list[Any] | None = None) -> strawberry.Schema:
+    extensions: list[Any] = [*(observers or []), query_limits(limits or Limits()), WriteScope]
     if not introspection:
         extensions.insert(0, DisableIntrospection)
     return BillgraphSchema(

@@ -1,0 +1,162 @@
+"""Observability: Prometheus metrics, /readyz, structured logs with request context.
+
+Counters and histograms are fed by the GraphQL layer (requests and latency by
+operation name, errors by code); gauges about the work in the database (refresher
+lag, stale partner accounts, job queue depth, bill-run progress) are read at
+scrape time with a few cheap queries.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from strawberry.extensions import SchemaExtension
+
+from billgraph.state import AppState
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
+operation_var: contextvars.ContextVar[str] = contextvars.ContextVar("operation", default="-")
+
+
+class Metrics:
+    """One registry per app (tests run several apps in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("billgraph_graphql_requests", "GraphQL operations",
+                                ["operation", "type"], registry=r)
+        self.latency = Histogram("billgraph_graphql_latency_seconds", "GraphQL operation latency",
+                                 ["operation", "type"], registry=r,
+                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.errors = Counter("billgraph_graphql_errors", "GraphQL errors by code", ["code"],
+                              registry=r)
+        self.refresher_lag = Gauge("billgraph_refresher_lag_seconds",
+                                   "Age of the oldest stale mark of an account due for refresh",
+                                   registry=r)
+        self.stale_accounts = Gauge("billgraph_stale_partner_accounts",
+                                    "Partner accounts with metrics waiting for the refresher",
+                                    registry=r)
+        self.jobs = Gauge("billgraph_job_queue_depth", "Jobs not finished", ["status"], registry=r)
+        self.bill_runs = Gauge("billgraph_bill_run_accounts_processed",
+                               "Progress of running bill runs", ["bill_run"], registry=r)
+
+
+SCRAPE = text("""
+SELECT
+  (SELECT extract(epoch FROM now() - min(marked_at)) FROM metrics_stale_marks) AS lag,
+  (SELECT count(DISTINCT s.account_id) FROM metrics_stale_marks s
+     JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
+     WHERE a.partner_account) AS stale,
+  (SELECT count(*) FROM jobs WHERE status = 'PENDING') AS pending,
+  (SELECT count(*) FROM jobs WHERE status = 'RUNNING') AS running
+""")
+
+
+async def metrics_endpoint(state: AppState, metrics: Metrics, request: Request) -> Response:
+    async with state.read() as conn:
+        row = (await conn.execute(SCRAPE)).one()
+        runs = (await conn.execute(text(
+            "SELECT id, accounts_processed FROM bill_runs WHERE status = 'RUNNING'"))).all()
+    metrics.refresher_lag.set(float(row.lag or 0))
+    metrics.stale_accounts.set(row.stale)
+    metrics.jobs.labels("PENDING").set(row.pending)
+    metrics.jobs.labels("RUNNING").set(row.running)
+    metrics.bill_runs.clear()
+    for run in runs:
+        metrics.bill_runs.labels(str(run.id)).set(run.accounts_processed)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def readiness(state: AppState, head: str | None, request: Request) -> JSONResponse:
+    """Ready when the database answers and its schema is at the latest migration."""
+    try:
+        async with state.read() as conn:
+            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
+        return JSONResponse({"status": "unavailable", "database": "unreachable",
+                             "error": type(error).__name__}, status_code=503)
+    if current != head:
+        return JSONResponse({"status": "unavailable", "database": "ok",
+                             "migration": current, "expected": head}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok", "migration": current})
+
+
+def observe(metrics: Metrics) -> type[SchemaExtension]:
+    """Count operations, time them, and put the operation name in the log context."""
+
+    class Observe(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            started = time.perf_counter()
+            ctx = self.execution_context
+            principal = getattr(ctx.context, "principal", None)
+            tokens = [request_id_var.set(getattr(ctx.context, "request_id", "-")),
+                      tenant_var.set(str(principal.tenant_id) if principal else "-")]
+            try:
+                yield
+            finally:
+                name = ctx.operation_name or "anonymous"
+                try:
+                    kind = ctx.operation_type.value
+                except RuntimeError:
+                    kind = "invalid"
+                metrics.requests.labels(name, kind).inc()
+                metrics.latency.labels(name, kind).observe(time.perf_counter() - started)
+                for error in (ctx.result.errors if ctx.result else None) or []:
+                    code = (error.extensions or {}).get("code", "UNKNOWN")
+                    metrics.errors.labels(str(code)).inc()
+                for token in tokens:
+                    token.var.reset(token)
+
+        def on_execute(self) -> Iterator[None]:
+            token = operation_var.set(self.execution_context.operation_name or "anonymous")
+            yield
+            operation_var.reset(token)
+
+    return Observe
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "request_id": request_id_var.get(), "tenant": tenant_var.get(),
+            "operation": operation_var.get(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.tenant = tenant_var.get()
+        record.operation = operation_var.get()
+        return True
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(ContextFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(tenant)s %(operation)s] "
+            "%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
