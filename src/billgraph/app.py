@@ -18,7 +18,13 @@ from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.db.migrate import alembic_config
 from billgraph.events import EventHub
 from billgraph.graphql_app import BillgraphGraphQL
-from billgraph.observability import Metrics, metrics_endpoint, observe, readiness
+from billgraph.observability import (
+    Metrics,
+    count_statements,
+    metrics_endpoint,
+    observe,
+    readiness,
+)
 from billgraph.schema.limits import Limits
 from billgraph.schema.schema import build_schema
 from billgraph.state import AppState
@@ -39,8 +45,10 @@ def create_app(settings: Settings) -> Starlette:
                     max_fields=settings.max_fields, max_cost=settings.max_query_cost,
                     max_tokens=settings.max_tokens, default_page=settings.default_page_size)
     metrics = Metrics()
+    if settings.expose_sql_count:
+        count_statements(engine)
     schema = build_schema(limits, introspection=settings.introspection,
-                          observers=[observe(metrics)])
+                          observers=[observe(metrics, expose_sql_count=settings.expose_sql_count)])
     head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
     graphql = BillgraphGraphQL(schema, state, graphiql=settings.graphiql)
 

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
         default=True, description="Run the job runner and metrics refresher inside `serve`."
     )
     worker_tick_seconds: float = Field(default=1.0, description="Refresher / job runner tick.")
+    expose_sql_count: bool = Field(
+        default=False, description="Add extensions.sqlStatements to responses (benchmarks).")
     log_level: str = "INFO"
     log_format: str = Field(default="text", description="text or json (one JSON object a line).")
 

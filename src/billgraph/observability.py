@@ -17,7 +17,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
@@ -27,6 +28,19 @@ from billgraph.state import AppState
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
 operation_var: contextvars.ContextVar[str] = contextvars.ContextVar("operation", default="-")
+# SQL statements of the current GraphQL operation (a mutable cell shared by its tasks)
+sql_count_var: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "sql_count", default=None)
+
+
+def count_statements(engine: AsyncEngine) -> None:
+    """Count the statements each GraphQL operation sends (shown when expose_sql_count is on)."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _count(*_args: Any) -> None:
+        cell = sql_count_var.get()
+        if cell is not None:
+            cell[0] += 1
 
 
 class Metrics:
@@ -93,16 +107,25 @@ async def readiness(state: AppState, head: str | None, request: Request) -> JSON
     return JSONResponse({"status": "ok", "database": "ok", "migration": current})
 
 
-def observe(metrics: Metrics) -> type[SchemaExtension]:
+def observe(metrics: Metrics, *, expose_sql_count: bool = False) -> type[SchemaExtension]:
     """Count operations, time them, and put the operation name in the log context."""
 
     class Observe(SchemaExtension):
+        sql_cell: list[int] | None = None
+
+        def get_results(self) -> dict[str, Any]:
+            if expose_sql_count and self.sql_cell is not None:
+                return {"sqlStatements": self.sql_cell[0]}
+            return {}
+
         def on_operation(self) -> Iterator[None]:
             started = time.perf_counter()
             ctx = self.execution_context
             principal = getattr(ctx.context, "principal", None)
+            self.sql_cell = [0]
             tokens = [request_id_var.set(getattr(ctx.context, "request_id", "-")),
-                      tenant_var.set(str(principal.tenant_id) if principal else "-")]
+                      tenant_var.set(str(principal.tenant_id) if principal else "-"),
+                      sql_count_var.set(self.sql_cell)]
             try:
                 yield
             finally:

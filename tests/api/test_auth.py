@@ -89,3 +89,13 @@ async def test_readyz_and_metrics(server: LiveServer, client: Client) -> None:
     await server.sql("UPDATE alembic_version SET version_num = 'old'")
     behind = await server.http.get("/readyz")
     assert behind.status_code == 503 and behind.json()["migration"] == "old"
+
+
+async def test_sql_statement_count_is_exposed_when_enabled(server: LiveServer) -> None:
+    from tests.support import start_server
+
+    async with start_server(server.database_url, run_workers=False, expose_sql_count=True) as s:
+        async with s.new_tenant("sql") as client:
+            response = await client.post("{ accounts(first: 5) { totalCount edges { node { "
+                                         "metrics { balance } } } } }")
+            assert response.json()["extensions"]["sqlStatements"] >= 2
