@@ -1,0 +1,56 @@
+"""Set-based writes: one statement per table, whatever the number of rows.
+
+Rows travel as one array per column and are spread by `unnest`, so the SQL text
+is the same for 1 or 300 rows (one prepared statement, one round trip).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import CursorResult, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+Columns = Sequence[tuple[str, str]]  # (column, PostgreSQL type)
+
+
+def _arrays(columns: Columns, rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    return {f"c{n}": [row[n] for row in rows] for n in range(len(columns))}
+
+
+def _unnest(columns: Columns) -> str:
+    casts = ", ".join(f"CAST(:c{n} AS {kind}[])" for n, (_, kind) in enumerate(columns))
+    names = ", ".join(name for name, _ in columns)
+    return f"unnest({casts}) AS v({names})"
+
+
+async def insert(conn: AsyncConnection, table: str, tenant_id: uuid.UUID, columns: Columns,
+                 rows: Sequence[Sequence[Any]], *, suffix: str = "") -> CursorResult[Any] | None:
+    """INSERT `rows` (tuples in `columns` order) into `table` of the tenant, in one statement.
+
+    `suffix` is appended (e.g. "ON CONFLICT (...) DO NOTHING RETURNING id").
+    """
+    if not rows:
+        return None
+    names = ", ".join(name for name, _ in columns)
+    return await conn.execute(
+        text(f"INSERT INTO {table} (tenant_id, {names}) "
+             f"SELECT :tenant_id, {names} FROM {_unnest(columns)} {suffix}"),
+        {"tenant_id": tenant_id, **_arrays(columns, rows)},
+    )
+
+
+async def update(conn: AsyncConnection, table: str, tenant_id: uuid.UUID, columns: Columns,
+                 rows: Sequence[Sequence[Any]], *, touch: str = "") -> None:
+    """UPDATE rows of `table` by id (the first column) to the other columns' values."""
+    if not rows:
+        return
+    assert columns[0][0] == "id"
+    sets = ", ".join(f"{name} = v.{name}" for name, _ in columns[1:])
+    await conn.execute(
+        text(f"UPDATE {table} t SET {sets}{touch} FROM {_unnest(columns)} "
+             "WHERE t.tenant_id = :tenant_id AND t.id = v.id"),
+        {"tenant_id": tenant_id, **_arrays(columns, rows)},
+    )
