@@ -64,6 +64,10 @@ class Loaders:
             loader = self._made[name] = make()
         return loader
 
+    def custom(self, name: str, make: Callable[[], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
+        """A loader made elsewhere (e.g. pages per key), built once per request under `name`."""
+        return self._get(f"custom:{name}", make)
+
     def row(self, table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
         return self._get(f"row:{table}", lambda: by_id(self.state, self.tenant_id, table))
 

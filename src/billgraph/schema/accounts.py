@@ -15,6 +15,7 @@ from billgraph.services.errors import NotFound
 
 from .common import Node, PageInfo
 from .enums import AccountStatus
+from .subscriptions import account_subscriptions
 
 @strawberry.type(description=(
     "Account metrics, in the account's currency. All but contractedMrr belong to the "
@@ -90,6 +91,10 @@ class Account(Node):
     @strawberry.field(description="The account's metrics (see AccountMetrics).")
     async def metrics(self, info: Info) -> AccountMetrics:
         return await load_metrics(info, uuid.UUID(self.id))
+
+    subscriptions = strawberry.field(
+        resolver=account_subscriptions,
+        description="The subscriptions this account owns, oldest first.")
 
 
 @strawberry.type

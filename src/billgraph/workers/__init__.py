@@ -25,6 +25,7 @@ class Workers:
 
     async def start(self) -> None:
         from . import refresher  # noqa: F401  (registers itself)
+        from . import jobs, orders  # noqa: F401  (the job runner and the order job handler)
 
         for daemon in DAEMONS:
             self.tasks.append(asyncio.create_task(self._run(daemon)))

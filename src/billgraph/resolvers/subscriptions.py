@@ -1,0 +1,56 @@
+"""Subscription queries: by number, pages, billing terms."""
+
+from __future__ import annotations
+
+import strawberry
+
+from billgraph.context import Info
+from billgraph.schema.common import parse_id
+from billgraph.schema.subscriptions import (
+    BillingTerms,
+    Subscription,
+    SubscriptionConnection,
+    SubscriptionFilter,
+)
+from billgraph.services import subscriptions
+from billgraph.services.errors import NotFound
+from billgraph.services.pagination import page_request
+
+
+async def find_subscription(info: Info, number: str) -> Subscription:
+    async with info.context.state.read() as conn:
+        row = await subscriptions.find_by_number(conn, info.context.tenant_id, number)
+    if row is None:
+        raise NotFound("subscription", repr(number), field="subscriptionNumber")
+    return Subscription.from_row(row)
+
+
+@strawberry.type
+class SubscriptionQueries:
+    @strawberry.field(description="One subscription, by subscription number.")
+    async def subscription(self, info: Info, subscription_number: str) -> Subscription | None:
+        return await find_subscription(info, subscription_number)
+
+    @strawberry.field(description="A page of the tenant's subscriptions, oldest first.")
+    async def subscriptions(self, info: Info, first: int | None = None, after: str | None = None,
+                            filter: SubscriptionFilter | None = None) -> SubscriptionConnection:
+        settings = info.context.state.settings
+        page = page_request(first, after, default=settings.default_page_size,
+                            maximum=settings.max_page_size)
+        filters = subscriptions.SubscriptionFilter()
+        if filter is not None:
+            if filter.owner_account_id is not None:
+                filters.owner_account_id = parse_id(filter.owner_account_id, "account",
+                                                    "filter.ownerAccountId")
+            if filter.invoice_owner_account_id is not None:
+                filters.invoice_owner_account_id = parse_id(
+                    filter.invoice_owner_account_id, "account", "filter.invoiceOwnerAccountId")
+            filters.status = filter.status.value if filter.status else None
+        async with info.context.state.read() as conn:
+            result = await subscriptions.list_subscriptions(conn, info.context.tenant_id, page,
+                                                            filters)
+        return SubscriptionConnection.from_page(result)
+
+    @strawberry.field(description="The billing terms of a subscription, by subscription number.")
+    async def billing_terms(self, info: Info, subscription_number: str) -> BillingTerms | None:
+        return BillingTerms.from_row((await find_subscription(info, subscription_number)).row)

@@ -1,0 +1,43 @@
+"""Background jobs (createOrderAsync): their status, order and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import strawberry
+from sqlalchemy import RowMapping
+
+from billgraph.context import Info
+from billgraph.services.errors import ErrorCode as _ErrorCode
+
+from .common import JobError
+from .enums import ErrorCode, JobStatus
+from .orders import Order, load_order
+
+
+@strawberry.type(description="A background job: PENDING, RUNNING, then SUCCEEDED or FAILED.")
+class Job:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="order (createOrderAsync) or bill_run.")
+    status: JobStatus
+    errors: list[JobError] = strawberry.field(description="Why it FAILED (nothing was written).")
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    attempt: int = strawberry.field(description="How many times it has been claimed.")
+    order_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Job:
+        return cls(
+            id=strawberry.ID(str(row["id"])), kind=row["kind"], status=JobStatus(row["status"]),
+            errors=[JobError(code=ErrorCode(_ErrorCode(e["code"])), message=e["message"])
+                    for e in row["errors"] or []],
+            created_at=row["created_at"], started_at=row["started_at"],
+            finished_at=row["finished_at"], attempt=row["attempt"], order_id=row["order_id"],
+        )
+
+    @strawberry.field(description="The order it created (once SUCCEEDED).")
+    async def order(self, info: Info) -> Order | None:
+        return None if self.order_id is None else await load_order(info, self.order_id)

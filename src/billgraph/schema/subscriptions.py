@@ -1,0 +1,269 @@
+"""Subscription types: subscriptions, their items, billing terms, pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy import RowMapping
+from strawberry.dataloader import DataLoader
+
+from billgraph.context import Info
+from billgraph.services import money, subscriptions
+from billgraph.services.errors import NotFound
+from billgraph.services.pagination import Page, PageRequest, page_request
+
+from .catalog import BillingTermScheme, PricePlan, Product, load_price_plan, load_product, load_scheme
+from .common import Node, PageInfo
+from .enums import (
+    BillingFrequency,
+    BindingPeriod,
+    ChargeType,
+    ConcurrentUsageBillingMethod,
+    SubscriptionStatus,
+)
+from .users import User
+
+if TYPE_CHECKING:
+    from .accounts import Account
+
+ITEM_ORDER = "start_date, id"
+
+
+async def load_account(info: Info, account_id: uuid.UUID) -> Account:
+    from .accounts import Account
+
+    row = await info.context.loaders.row("accounts").load(account_id)
+    if row is None:
+        raise NotFound("account", account_id)
+    return Account.from_row(row)
+
+
+@strawberry.type(description=(
+    "A product on a subscription from startDate until endDate. endDate is EXCLUSIVE: the "
+    "first day the item is no longer in service (null: open-ended)."))
+class SubscriptionItem:
+    id: strawberry.ID
+    charge_type: ChargeType
+    quantity: int
+    price: Decimal = strawberry.field(description="Per pricePeriod: the plan's unless overridden.")
+    price_period: BillingFrequency
+    start_date: dt.date = strawberry.field(description="The first day in service.")
+    end_date: dt.date | None = strawberry.field(description=(
+        "Exclusive: the first day no longer in service (the last day in service is the day "
+        "before). Null while the item is open-ended."))
+    mrr: Decimal = strawberry.field(description=(
+        "The item's monthly recurring revenue, whatever its dates: its price normalized to a "
+        "month × quantity (under concurrent-usage pricing × billed quantity × rate %), rounded "
+        "to the currency; 0 unless RECURRING."))
+    replaces_item_id: strawberry.ID | None = strawberry.field(
+        description="The item this one succeeded (UPDATE_PRODUCT).")
+    product_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: RowMapping, currency: str) -> SubscriptionItem:
+        replaces = row["replaces_item_id"]
+        return cls(
+            id=strawberry.ID(str(row["id"])), charge_type=ChargeType(row["charge_type"]),
+            quantity=row["quantity"], price=row["price"],
+            price_period=BillingFrequency(row["price_period"]), start_date=row["start_date"],
+            end_date=row["end_date"], mrr=money.round_money(row["mrr"], currency),
+            replaces_item_id=strawberry.ID(str(replaces)) if replaces else None,
+            product_id=row["product_id"],
+        )
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product:
+        return await load_product(info, self.product_id)
+
+
+@strawberry.type(description="The binding (commitment) period of a subscription.")
+class BindingInformation:
+    binding_period: BindingPeriod
+    start_date: dt.date = strawberry.field(description="Default: the agreement date.")
+    end_date: dt.date = strawberry.field(description=(
+        "The binding's last day, INCLUSIVE: start + period − 1 day. Cancelling on or before "
+        "it is BINDING_PERIOD_ACTIVE unless overrideBinding is set."))
+
+
+@strawberry.type(description="Concurrent-usage based pricing of a subscription.")
+class ConcurrentUsageBasedPricing:
+    concurrent_usage: int
+    rate_percentage: Decimal
+    number_of_installed_items: int | None
+    concurrent_usage_billing_method: ConcurrentUsageBillingMethod
+
+
+@strawberry.type(description="A subscription's billing terms (seed: subscription_billing_terms).")
+class BillingTerms:
+    billing_cycle_day: int = strawberry.field(
+        description="1–31; days 29–31 mean the last day in shorter months.")
+    agreement_date: dt.date = strawberry.field(description="When the terms were agreed and signed.")
+    billing_frequency: BillingFrequency | None = strawberry.field(
+        description="Set for NORMAL schemes only.")
+    performed_on: dt.date | None
+    binding_information: BindingInformation | None
+    concurrent_usage_based_pricing: ConcurrentUsageBasedPricing | None
+    price_plan_id: strawberry.Private[uuid.UUID]
+    scheme_id: strawberry.Private[uuid.UUID]
+    performed_by_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> BillingTerms:
+        binding = None
+        if row["binding_period"] is not None:
+            binding = BindingInformation(binding_period=BindingPeriod(row["binding_period"]),
+                                         start_date=row["binding_start_date"],
+                                         end_date=row["binding_end_date"])
+        cu = None
+        if row["cu_billing_method"] is not None:
+            cu = ConcurrentUsageBasedPricing(
+                concurrent_usage=row["cu_concurrent_usage"],
+                rate_percentage=row["cu_rate_percentage"],
+                number_of_installed_items=row["cu_installed_items"],
+                concurrent_usage_billing_method=ConcurrentUsageBillingMethod(
+                    row["cu_billing_method"]))
+        frequency = row["billing_frequency"]
+        return cls(
+            billing_cycle_day=row["billing_cycle_day"], agreement_date=row["agreement_date"],
+            billing_frequency=BillingFrequency(frequency) if frequency else None,
+            performed_on=row["performed_on"], binding_information=binding,
+            concurrent_usage_based_pricing=cu, price_plan_id=row["price_plan_id"],
+            scheme_id=row["scheme_id"], performed_by_id=row["performed_by_user_id"],
+        )
+
+    @strawberry.field
+    async def price_plan(self, info: Info) -> PricePlan:
+        return await load_price_plan(info, self.price_plan_id)
+
+    @strawberry.field
+    async def scheme(self, info: Info) -> BillingTermScheme:
+        return await load_scheme(info, self.scheme_id)
+
+    @strawberry.field(description="The user who performed the subscription's creation.")
+    async def performed_by(self, info: Info) -> User | None:
+        if self.performed_by_id is None:
+            return None
+        row = await info.context.loaders.row("users").load(self.performed_by_id)
+        return User.from_row(row) if row else None
+
+
+@strawberry.type(description=(
+    "A subscription: its owner, its invoice owner (who pays; in the reseller model, the "
+    "reseller), billing terms and items. Owners and status are as they will be once every "
+    "scheduled change has happened."))
+class Subscription(Node):
+    id: strawberry.ID
+    subscription_number: str
+    status: SubscriptionStatus
+    start_date: dt.date
+    cancelled_on: dt.date | None = strawberry.field(
+        description="The effective date of the cancellation (items end on it).")
+    row: strawberry.Private[RowMapping]
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Subscription:
+        return cls(id=strawberry.ID(str(row["id"])),
+                   subscription_number=row["subscription_number"],
+                   status=SubscriptionStatus(row["status"]), start_date=row["start_date"],
+                   cancelled_on=row["cancelled_on"], row=row)
+
+    @strawberry.field
+    async def owner_account(self, info: Info) -> Annotated[Account, strawberry.lazy(".accounts")]:
+        return await load_account(info, self.row["owner_account_id"])
+
+    @strawberry.field
+    async def invoice_owner_account(
+        self, info: Info
+    ) -> Annotated[Account, strawberry.lazy(".accounts")]:
+        return await load_account(info, self.row["invoice_owner_account_id"])
+
+    @strawberry.field
+    def billing_terms(self) -> BillingTerms:
+        return BillingTerms.from_row(self.row)
+
+    async def _currency(self, info: Info) -> str:
+        return (await load_price_plan(info, self.row["price_plan_id"])).currency
+
+    @strawberry.field(description="The currency of its price plan.")
+    async def currency(self, info: Info) -> str:
+        return await self._currency(info)
+
+    async def _items(self, info: Info) -> list[RowMapping]:
+        rows: list[RowMapping] = await info.context.loaders.children(
+            "subscription_items", "subscription_id", ITEM_ORDER).load(self.row["id"])
+        return rows
+
+    @strawberry.field(description="All its items, ended ones included, by start date.")
+    async def items(self, info: Info) -> list[SubscriptionItem]:
+        currency = await self._currency(info)
+        return [SubscriptionItem.from_row(r, currency) for r in await self._items(info)]
+
+    @strawberry.field(description=(
+        "The sum of the MRR of its open-ended recurring items, rounded once at the end; "
+        "0 once cancelled (or with a cancellation scheduled)."))
+    async def mrr(self, info: Info) -> Decimal:
+        return subscriptions.subscription_mrr(self.row, await self._items(info),
+                                              await self._currency(info))
+
+
+@strawberry.type
+class SubscriptionEdge:
+    cursor: str
+    node: Subscription
+
+
+@strawberry.type(description="A page of subscriptions.")
+class SubscriptionConnection:
+    edges: list[SubscriptionEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[RowMapping]) -> SubscriptionConnection:
+        return cls(
+            edges=[SubscriptionEdge(cursor=c, node=Subscription.from_row(r))
+                   for r, c in zip(page.items, page.cursors, strict=True)],
+            total_count=page.total_count,
+            page_info=PageInfo(has_next_page=page.has_next_page,
+                               end_cursor=page.cursors[-1] if page.cursors else None),
+        )
+
+
+@strawberry.input(description="Narrows a subscriptions query; omitted fields do not filter.")
+class SubscriptionFilter:
+    owner_account_id: strawberry.ID | None = None
+    invoice_owner_account_id: strawberry.ID | None = None
+    status: SubscriptionStatus | None = None
+
+
+def owned_pages(info: Info) -> DataLoader[tuple[uuid.UUID, PageRequest], Page[RowMapping]]:
+    """Pages of subscriptions by owner: one batch per distinct page request."""
+    state, tenant_id = info.context.state, info.context.tenant_id
+
+    async def load(keys: Sequence[tuple[uuid.UUID, PageRequest]]) -> list[Page[RowMapping]]:
+        found: dict[tuple[uuid.UUID, PageRequest], Page[RowMapping]] = {}
+        async with state.read() as conn:
+            for page in dict.fromkeys(p for _, p in keys):
+                owners = [a for a, p in keys if p == page]
+                for owner, result in (await subscriptions.pages_by_owner(
+                        conn, tenant_id, owners, page)).items():
+                    found[owner, page] = result
+        return [found[k] for k in keys]
+
+    return info.context.loaders.custom("subscriptions_by_owner",
+                                       lambda: DataLoader(load_fn=load))
+
+
+async def account_subscriptions(root: Any, info: Info, first: int | None = None,
+                                after: str | None = None) -> SubscriptionConnection:
+    """Account.subscriptions: the subscriptions an account owns, oldest first (batched)."""
+    settings = info.context.state.settings
+    page = page_request(first, after, default=settings.default_page_size,
+                        maximum=settings.max_page_size)
+    result = await owned_pages(info).load((uuid.UUID(str(root.id)), page))
+    return SubscriptionConnection.from_page(result)

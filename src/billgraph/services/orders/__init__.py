@@ -1,0 +1,86 @@
+"""Orders (SPEC §5): a list of order actions per subscription, applied in one transaction.
+
+`create_order` validates the whole order in Python against a few batched lookups
+(lookup.py), applies the actions in memory (actions.py), then writes everything
+set-based (write.py) and recomputes the metrics of every account it touched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billgraph.db.tx import Writer
+from billgraph.services import metrics
+from billgraph.services.accounts import check_number
+from billgraph.services.billing_terms import parse_uuid
+from billgraph.services.errors import BadUserInput, NotFound
+
+from . import lookup
+from .actions import OrderActions
+from .inputs import (
+    ASYNC_LIMITS,
+    SYNC_LIMITS,
+    ActionInput,
+    ItemInput,
+    Limits,
+    OrderInput,
+    SubscriptionInput,
+    from_json,
+    to_json,
+)
+from .write import write_order
+
+__all__ = [
+    "ASYNC_LIMITS", "JOB_KIND", "SYNC_LIMITS", "ActionInput", "ItemInput", "Limits", "OrderInput",
+    "SubscriptionInput", "check_limits", "create_order", "find_order", "from_json", "to_json",
+]
+
+JOB_KIND = "order"  # createOrderAsync's jobs (run by workers/orders.py)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def check_limits(order: OrderInput, limits: Limits) -> None:
+    """At most `limits` subscriptions and actions (BAD_USER_INPUT naming `subscriptions`)."""
+    if not order.subscriptions:
+        raise BadUserInput("subscriptions", "give at least one subscription")
+    if len(order.subscriptions) > limits.subscriptions:
+        raise BadUserInput("subscriptions", f"at most {limits.subscriptions} subscriptions per "
+                           f"order (this one has {len(order.subscriptions)})")
+    actions = sum(len(s.actions) for s in order.subscriptions)
+    if actions > limits.actions:
+        raise BadUserInput("subscriptions", f"at most {limits.actions} order actions per order "
+                           f"(this one has {actions})")
+
+
+async def create_order(writer: Writer, order: OrderInput, limits: Limits = SYNC_LIMITS) -> uuid.UUID:
+    """Apply the order's actions in this transaction; its id. Starts no billing."""
+    check_limits(order, limits)
+    number = (check_number("orderNumber", order.order_number)
+              if order.order_number is not None else None)
+    order_date = order.order_date or today()
+    earliest = min([order_date] + [a.effective_date for s in order.subscriptions
+                                   for a in s.actions if a.effective_date is not None])
+    found = await lookup.load(writer.conn, writer.tenant_id, order, earliest)
+    account_id = parse_uuid(order.account_id)
+    if account_id is None or account_id not in found.accounts:
+        raise NotFound("account", order.account_id, field="accountId")
+    applied = OrderActions(order, found, order_date).apply()
+    order_id = await write_order(writer, number, order_date, account_id, applied)
+    await metrics.touched(writer, applied.touched | {account_id})
+    return order_id
+
+
+async def find_order(conn: AsyncConnection, tenant_id: uuid.UUID, *,
+                     order_id: uuid.UUID | None = None,
+                     order_number: str | None = None) -> RowMapping | None:
+    column, value = ("id", order_id) if order_id is not None else ("order_number", order_number)
+    return (await conn.execute(
+        text(f"SELECT * FROM orders WHERE tenant_id = :t AND {column} = :v"),
+        {"t": tenant_id, "v": value})).mappings().first()

@@ -1,0 +1,139 @@
+"""Everything an order refers to, read in a few batched queries before anything is written."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billgraph.services import billing_terms
+from billgraph.services.billing_terms import Refs, parse_uuid
+from billgraph.services.catalog import custom_periods
+
+from .inputs import OrderInput
+
+
+@dataclass(frozen=True)
+class Charge:
+    product_id: uuid.UUID
+    product_code: str
+    charge_type: str
+    price: Decimal
+    price_period: str
+
+
+@dataclass
+class Plan:
+    id: uuid.UUID
+    code: str
+    currency: str
+    charges: dict[str, Charge] = field(default_factory=dict)  # by product code, plan order
+
+
+@dataclass
+class Lookups:
+    refs: Refs
+    accounts: dict[uuid.UUID, RowMapping]
+    subscriptions: dict[str, RowMapping]  # existing ones, by number, locked FOR UPDATE
+    items: dict[uuid.UUID, list[RowMapping]]  # open items of those, by subscription id
+    suspensions: dict[uuid.UUID, RowMapping]  # their open suspensions, by subscription id
+    plans_by_id: dict[uuid.UUID, Plan]
+    plans_by_code: dict[str, Plan]
+
+
+ACCOUNT_FIELDS = ("account_id", "subscription_owner_account_id", "invoice_owner_account_id",
+                  "new_subscription_owner_account_id", "new_invoice_owner_account_id")
+
+
+def _ids(values: set[str | None]) -> list[uuid.UUID]:
+    return [u for u in (parse_uuid(v) for v in values if v is not None) if u is not None]
+
+
+async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
+               earliest: date) -> Lookups:
+    """Batched reads: schemes + tenant, accounts, subscriptions (locked), their open items
+    and suspensions, plans with charges and products, users. `earliest` is the earliest
+    effective date of the order: items that ended before it cannot change."""
+    t = {"t": tenant_id}
+    actions = [a for s in order.subscriptions for a in s.actions]
+    terms = [a.billing_terms for a in actions if a.billing_terms is not None]
+    account_ids = {order.account_id} | {getattr(a, f) for a in actions for f in ACCOUNT_FIELDS[1:]}
+    numbers = sorted({s.subscription_number for s in order.subscriptions
+                      if s.subscription_number is not None})
+    scheme_codes = sorted({bt.scheme_code or "DEFAULT" for bt in terms})
+
+    rows = list((await conn.execute(text(
+        "SELECT t.custom_periods, s.id, s.code, s.type, s.billing_cycle_day, "
+        "s.concurrent_usage_based FROM tenants t LEFT JOIN billing_term_schemes s "
+        "ON s.tenant_id = t.id AND s.code = ANY(:codes) WHERE t.id = :t"),
+        {**t, "codes": scheme_codes})).mappings())
+    schemes = {r["code"]: r for r in rows if r["code"] is not None}
+    custom = custom_periods(rows[0])
+
+    accounts = {r["id"]: r for r in (await conn.execute(text(
+        "SELECT id, currency, status FROM accounts WHERE tenant_id = :t AND id = ANY(:ids)"),
+        {**t, "ids": _ids(account_ids)})).mappings()}
+
+    subscriptions: dict[str, RowMapping] = {}
+    items: dict[uuid.UUID, list[RowMapping]] = defaultdict(list)
+    suspensions: dict[uuid.UUID, RowMapping] = {}
+    if numbers:
+        subscriptions = {r["subscription_number"]: r for r in (await conn.execute(text(
+            "SELECT * FROM subscriptions WHERE tenant_id = :t AND subscription_number = "
+            "ANY(:numbers) ORDER BY id FOR UPDATE"), {**t, "numbers": numbers})).mappings()}
+    if subscriptions:
+        sub_ids = [r["id"] for r in subscriptions.values()]
+        for r in (await conn.execute(text(
+                "SELECT i.*, p.code AS product_code FROM subscription_items i "
+                "JOIN products p ON p.tenant_id = i.tenant_id AND p.id = i.product_id "
+                "WHERE i.tenant_id = :t AND i.subscription_id = ANY(:ids) "
+                "AND (i.end_date IS NULL OR i.end_date > :earliest) ORDER BY i.id"),
+                {**t, "ids": sub_ids, "earliest": earliest})).mappings():
+            items[r["subscription_id"]].append(r)
+        if any(a.type == "RESUME" for a in actions):
+            suspensions = {r["subscription_id"]: r for r in (await conn.execute(text(
+                "SELECT * FROM subscription_suspensions WHERE tenant_id = :t "
+                "AND subscription_id = ANY(:ids) AND resume_date IS NULL"),
+                {**t, "ids": sub_ids})).mappings()}
+
+    plan_ids = _ids({bt.price_plan.id for bt in terms}) + [
+        r["price_plan_id"] for r in subscriptions.values()]
+    plan_codes = sorted({bt.price_plan.code for bt in terms if bt.price_plan.code is not None})
+    plans_by_id: dict[uuid.UUID, Plan] = {}
+    if plan_ids or plan_codes:
+        for r in (await conn.execute(text(
+                "SELECT p.id, p.code, p.currency, c.charge_type, c.price, c.price_period, "
+                "pr.id AS product_id, pr.code AS product_code FROM price_plans p "
+                "LEFT JOIN plan_charges c ON c.tenant_id = p.tenant_id AND c.price_plan_id = p.id "
+                "LEFT JOIN products pr ON pr.tenant_id = c.tenant_id AND pr.id = c.product_id "
+                "WHERE p.tenant_id = :t AND (p.id = ANY(:ids) OR p.code = ANY(:codes)) "
+                "ORDER BY p.id, c.position"),
+                {**t, "ids": plan_ids, "codes": plan_codes})).mappings():
+            plan = plans_by_id.setdefault(r["id"], Plan(r["id"], r["code"], r["currency"]))
+            if r["product_id"] is not None:
+                plan.charges[r["product_code"]] = Charge(
+                    r["product_id"], r["product_code"], r["charge_type"], r["price"],
+                    r["price_period"])
+
+    users = [bt.performed_by for bt in terms if bt.performed_by is not None]
+    users_by_id: dict[uuid.UUID, uuid.UUID] = {}
+    users_by_name: dict[str, uuid.UUID] = {}
+    if users:
+        for r in (await conn.execute(text(
+                "SELECT id, username FROM users WHERE tenant_id = :t "
+                "AND (id = ANY(:ids) OR username = ANY(:names))"),
+                {**t, "ids": _ids({u.id for u in users}),
+                 "names": [u.username for u in users if u.username is not None]})):
+            users_by_id[r.id] = r.id
+            users_by_name[r.username] = r.id
+
+    return Lookups(
+        refs=billing_terms.Refs(schemes, users_by_id, users_by_name, custom),
+        accounts=accounts, subscriptions=subscriptions, items=items, suspensions=suspensions,
+        plans_by_id=plans_by_id, plans_by_code={p.code: p for p in plans_by_id.values()},
+    )

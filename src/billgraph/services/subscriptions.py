@@ -1,0 +1,90 @@
+"""Reading subscriptions: by number, pages (filtered, or per owner in one batch), MRR."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import money
+from .pagination import Page, PageRequest, encode_cursor
+
+
+@dataclass
+class SubscriptionFilter:
+    owner_account_id: uuid.UUID | None = None
+    invoice_owner_account_id: uuid.UUID | None = None
+    status: str | None = None
+
+
+def is_cancelled(subscription: Mapping[str, Any]) -> bool:
+    """Cancelled, or with a cancellation scheduled (SPEC §2 counts both as cancelled)."""
+    return subscription["status"] == "CANCELLED" or subscription["cancelled_on"] is not None
+
+
+def subscription_mrr(subscription: Mapping[str, Any], items: Iterable[Mapping[str, Any]],
+                     currency: str) -> Decimal:
+    """The sum of the open-ended recurring items' exact MRR, rounded once at the end;
+    0 once cancelled (the same sum services.metrics makes per owner)."""
+    if is_cancelled(subscription):
+        return money.round_money(Decimal(0), currency)
+    total = sum((i["mrr"] for i in items
+                 if i["charge_type"] == "RECURRING" and i["end_date"] is None), Decimal(0))
+    return money.round_money(total, currency)
+
+
+async def find_by_number(conn: AsyncConnection, tenant_id: uuid.UUID,
+                         number: str) -> RowMapping | None:
+    return (await conn.execute(
+        text("SELECT * FROM subscriptions WHERE tenant_id = :t AND subscription_number = :n"),
+        {"t": tenant_id, "n": number})).mappings().first()
+
+
+def _page(rows: list[RowMapping], page: PageRequest, total: int) -> Page[RowMapping]:
+    items = rows[: page.first]
+    return Page(items, [encode_cursor(r["id"]) for r in items], len(rows) > page.first, total)
+
+
+async def list_subscriptions(conn: AsyncConnection, tenant_id: uuid.UUID, page: PageRequest,
+                             filters: SubscriptionFilter) -> Page[RowMapping]:
+    clauses, params = ["tenant_id = :t"], {"t": tenant_id}
+    for column, value in (("owner_account_id", filters.owner_account_id),
+                          ("invoice_owner_account_id", filters.invoice_owner_account_id),
+                          ("status", filters.status)):
+        if value is not None:
+            clauses.append(f"{column} = :{column}")
+            params[column] = value
+    where = " AND ".join(clauses)
+    total = (await conn.execute(text(f"SELECT count(*) FROM subscriptions WHERE {where}"),
+                                params)).scalar_one()
+    if page.after is not None:
+        where += " AND id > :after"
+        params["after"] = page.after
+    rows = list((await conn.execute(
+        text(f"SELECT * FROM subscriptions WHERE {where} ORDER BY id LIMIT :limit"),
+        {**params, "limit": page.first + 1})).mappings())
+    return _page(rows, page, total)
+
+
+async def pages_by_owner(conn: AsyncConnection, tenant_id: uuid.UUID,
+                         owner_ids: Sequence[uuid.UUID],
+                         page: PageRequest) -> dict[uuid.UUID, Page[RowMapping]]:
+    """The same page of subscriptions owned by each account, in two statements for all."""
+    params = {"t": tenant_id, "ids": list(owner_ids), "after": page.after,
+              "limit": page.first + 1}
+    totals = {owner: count for owner, count in await conn.execute(text(
+        "SELECT owner_account_id, count(*) FROM subscriptions WHERE tenant_id = :t "
+        "AND owner_account_id = ANY(CAST(:ids AS uuid[])) GROUP BY owner_account_id"), params)}
+    rows: dict[uuid.UUID, list[RowMapping]] = {i: [] for i in owner_ids}
+    for row in (await conn.execute(text(
+            "SELECT s.* FROM unnest(CAST(:ids AS uuid[])) AS o(id) CROSS JOIN LATERAL ("
+            "SELECT * FROM subscriptions WHERE tenant_id = :t AND owner_account_id = o.id "
+            "AND (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
+            "ORDER BY id LIMIT :limit) s"), params)).mappings():
+        rows[row["owner_account_id"]].append(row)
+    return {i: _page(rows[i], page, totals.get(i, 0)) for i in owner_ids}

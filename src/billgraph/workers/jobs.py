@@ -1,0 +1,112 @@
+"""The job runner: claims jobs of any kind and runs the handler registered for it.
+
+A handler is `async def handler(state, job)`. It should finish its job in the same
+transaction as its work with `services.jobs.finish(conn, job, "SUCCEEDED", ...)`,
+which is guarded by the job's attempt (a lost claim rolls the work back). Whatever
+the handler leaves RUNNING is marked SUCCEEDED when it returns; a `BillgraphError`
+marks the job FAILED with its code and message, any other error FAILED as INTERNAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import RowMapping
+
+from billgraph.services import jobs
+from billgraph.services.errors import BillgraphError, ErrorCode
+from billgraph.state import AppState
+
+from . import DAEMONS
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AppState, RowMapping], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+
+LEASE_SECONDS = 60.0  # a RUNNING job without a heartbeat for this long is claimed again
+HEARTBEAT_SECONDS = 10.0
+SLOTS = 4  # jobs one process runs at the same time
+
+
+def register(kind: str, handler: Handler) -> None:
+    """Run jobs of `kind` with `handler` (one handler per kind)."""
+    HANDLERS[kind] = handler
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def job_runner(state: AppState, stopping: asyncio.Event) -> None:
+    """The daemon: SLOTS loops, each claiming and running one job at a time."""
+    me = worker_name()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(SLOTS):
+            group.create_task(_slot(state, stopping, me))
+
+
+async def _slot(state: AppState, stopping: asyncio.Event, me: str) -> None:
+    while not stopping.is_set():
+        async with state.engine.begin() as conn:
+            job = await jobs.claim(conn, me, LEASE_SECONDS)
+        if job is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), state.settings.worker_tick_seconds)
+            continue
+        await run_job(state, job)
+
+
+def coded(error: BillgraphError) -> dict[str, Any]:
+    """A JobError of the API: code, message (and the field, when the error names one)."""
+    entry: dict[str, Any] = {"code": error.code.value, "message": error.message}
+    if error.field:
+        entry["field"] = error.field
+    return entry
+
+
+async def run_job(state: AppState, job: RowMapping) -> None:
+    """Run one claimed job to SUCCEEDED or FAILED (unless its claim is lost meanwhile)."""
+    beat = asyncio.create_task(_heartbeat(state, job))
+    errors: list[dict[str, Any]] = []
+    try:
+        handler = HANDLERS.get(job["kind"])
+        if handler is None:
+            raise BillgraphError(f"no handler for jobs of kind {job['kind']!r}")
+        await handler(state, job)
+    except jobs.LostClaim as lost:
+        log.info("%s", lost)
+        return
+    except BillgraphError as error:
+        errors.append(coded(error))
+    except Exception:
+        log.exception("job %s (%s) failed", job["id"], job["kind"])
+        errors.append({"code": ErrorCode.INTERNAL.value,
+                       "message": f"internal error; job id {job['id']}"})
+    finally:
+        beat.cancel()
+    async with state.engine.begin() as conn:
+        await jobs.finish(conn, job, "FAILED" if errors else "SUCCEEDED", errors=errors,
+                          strict=False)
+
+
+async def _heartbeat(state: AppState, job: RowMapping) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            async with state.engine.begin() as conn:
+                if not await jobs.heartbeat(conn, job):
+                    return
+        except Exception:
+            log.warning("heartbeat of job %s failed", job["id"], exc_info=True)
+
+
+if job_runner not in DAEMONS:
+    DAEMONS.append(job_runner)
