@@ -94,6 +94,8 @@ class BillRun(SQLModel, table=True):
     auto_post: bool = Field(default=True, nullable=False)
     accounts_total: int = Field(default=0, nullable=False)
     accounts_processed: int = Field(default=0, nullable=False)
+    # Invoice owners are billed in id order; a resumed run continues after this one.
+    last_account_id: uuid.UUID | None = ref(nullable=True)
     invoices_created: int = Field(default=0, nullable=False)
     total_amount: Decimal = money(Decimal(0))
     errors: list[dict[str, Any]] = jsonb(nullable=False)

@@ -141,6 +141,7 @@ def upgrade() -> None:
     sa.Column('auto_post', sa.Boolean(), nullable=False),
     sa.Column('accounts_total', sa.Integer(), nullable=False),
     sa.Column('accounts_processed', sa.Integer(), nullable=False),
+    sa.Column('last_account_id', sa.UUID(), nullable=True),
     sa.Column('invoices_created', sa.Integer(), nullable=False),
     sa.Column('total_amount', sa.Numeric(), nullable=False),
     sa.Column('errors', postgresql.JSONB(astext_type=sa.Text()), nullable=False),

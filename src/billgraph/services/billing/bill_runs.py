@@ -1,0 +1,301 @@
+"""Bill runs (SPEC §6): create one (PENDING, queued as a job), and run it.
+
+A run bills its invoice owners in id order, each in its own short transaction
+(`invoicing.write_invoice`): one invoice per owner with what is new since the last
+run (`charges.py`), and the run's progress in the same statement. So a crash loses
+nothing and the run resumes after the last owner it committed (`last_account_id`);
+even a re-run from scratch bills nothing twice, because the ledger's key admits each
+(item, period, revision) once.
+
+Facts are read a batch of owners at a time (`facts.load_facts`, a few set-based
+statements), outside the write transactions: a fact that changes meanwhile is billed
+(or credited) by the next run, and a concurrent run billing the same periods makes
+the write fail on the ledger key, after which the owner is recomputed from fresh facts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billgraph.db.tx import Writer, sqlstate
+from billgraph.events import Event
+from billgraph.models import new_id
+from billgraph.services import jobs
+from billgraph.services.billing import facts as billing_facts
+from billgraph.services.billing.charges import Charge
+from billgraph.services.billing.invoicing import (
+    GUARD,
+    MAX_ERRORS,
+    RunGuard,
+    Superseded,
+    error,
+    flush_progress,
+    owner_charges,
+    write_invoice,
+)
+from billgraph.services.billing.periods import CustomPeriods
+from billgraph.services.errors import BadUserInput, BillgraphError, ErrorCode, NotFound
+from billgraph.state import AppState
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "bill_run"
+BATCH = 250  # invoice owners whose facts are read together
+FLUSH_SECONDS = 0.25  # progress of owners without an invoice is committed at least this often
+WRITE_TRIES = 5
+
+OwnerHook = Callable[[uuid.UUID], Awaitable[None]]
+
+
+@dataclass
+class BillRunInput:
+    target_date: date
+    invoice_date: date | None = None
+    account_ids: list[uuid.UUID] | None = None
+    auto_post: bool | None = None
+
+
+async def create_bill_run(writer: Writer, data: BillRunInput) -> uuid.UUID:
+    """A PENDING bill run and its job; the accounts must exist in the tenant."""
+    conn, tenant_id = writer.conn, writer.tenant_id
+    account_ids = None
+    if data.account_ids is not None:
+        if not data.account_ids:
+            raise BadUserInput("accountIds", "must not be empty; omit it to bill every "
+                                             "invoice owner")
+        found = set((await conn.execute(
+            text("SELECT id FROM accounts WHERE tenant_id = :t "
+                 "AND id = ANY(CAST(:ids AS uuid[]))"),
+            {"t": tenant_id, "ids": data.account_ids})).scalars())
+        for i, account_id in enumerate(data.account_ids):
+            if account_id not in found:
+                raise NotFound("account", account_id, field=f"accountIds[{i}]")
+        account_ids = sorted(set(data.account_ids))
+    run_id = new_id()
+    await conn.execute(
+        text("INSERT INTO bill_runs (tenant_id, id, status, target_date, invoice_date, "
+             "account_ids, auto_post, accounts_total, accounts_processed, invoices_created, "
+             "total_amount, errors) VALUES (:t, :id, 'PENDING', :target, :invoice_date, "
+             ":accounts, :post, 0, 0, 0, 0, '[]')"),
+        {"t": tenant_id, "id": run_id, "target": data.target_date,
+         "invoice_date": data.invoice_date or data.target_date, "accounts": account_ids,
+         "post": data.auto_post is not False})
+    await jobs.enqueue(writer, JOB_KIND, {}, bill_run_id=run_id)
+    return run_id
+
+
+async def get_bill_run(conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID, *,
+                       field: str = "id") -> RowMapping:
+    row = (await conn.execute(text("SELECT * FROM bill_runs WHERE tenant_id = :t AND id = :id"),
+                              {"t": tenant_id, "id": run_id})).mappings().first()
+    if row is None:
+        raise NotFound("bill run", run_id, field=field)
+    return row
+
+
+@dataclass
+class _Progress:
+    """What the run did that is not committed yet: owners that needed no invoice."""
+
+    pending: int = 0
+    last_owner: uuid.UUID | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    flushed_at: float = field(default_factory=time.monotonic)
+
+    def add_errors(self, errors: Sequence[dict[str, str]]) -> None:
+        for e in errors:
+            if e["message"] not in self.seen and len(self.seen) < MAX_ERRORS:
+                self.seen.add(e["message"])
+                self.errors.append(e)
+
+    def take(self) -> tuple[int, list[dict[str, str]]]:
+        taken = (self.pending, self.errors)
+        self.pending, self.errors, self.flushed_at = 0, [], time.monotonic()
+        return taken
+
+
+class _Run:
+    """One worker's pass over a bill run."""
+
+    def __init__(self, state: AppState, run: RowMapping, guard: RunGuard,
+                 custom: CustomPeriods, after_owner: OwnerHook | None) -> None:
+        self.state, self.run, self.guard, self.custom = state, run, guard, custom
+        self.tenant_id = guard.tenant_id
+        self.after_owner = after_owner
+        self.progress = _Progress()
+        self.published_at = 0.0
+
+    async def publish(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.published_at >= FLUSH_SECONDS:
+            self.published_at = now
+            await self.state.events.publish(Event("bill_run", self.tenant_id, self.guard.run_id))
+
+    async def charges_of(self, owners: Sequence[tuple[uuid.UUID, str]]
+                         ) -> dict[uuid.UUID, list[Charge]]:
+        async with self.state.read() as conn:
+            facts = await billing_facts.load_facts(conn, self.tenant_id, [o for o, _ in owners],
+                                                   self.run["target_date"])
+        by_owner, errors = owner_charges(facts, dict(owners), target=self.run["target_date"],
+                                         custom=self.custom)
+        self.progress.add_errors(errors)
+        return by_owner
+
+    async def bill(self, owners: Sequence[tuple[uuid.UUID, str]]) -> None:
+        for start in range(0, len(owners), BATCH):
+            batch = owners[start:start + BATCH]
+            by_owner = await self.charges_of(batch)
+            for owner, currency in batch:
+                await self.bill_owner(owner, currency, by_owner.get(owner, []))
+                if self.after_owner is not None:
+                    await self.after_owner(owner)
+
+    async def bill_owner(self, owner: uuid.UUID, currency: str, charges: list[Charge]) -> None:
+        for attempt in range(WRITE_TRIES):
+            if not charges:
+                self.progress.pending += 1
+                self.progress.last_owner = owner
+                if time.monotonic() - self.progress.flushed_at >= FLUSH_SECONDS:
+                    await self.flush()
+                return
+            try:
+                await self.write(owner, currency, charges)
+                return
+            except IntegrityError as failure:
+                if sqlstate(failure) != "23505" or attempt == WRITE_TRIES - 1:
+                    raise
+                # Another run billed some of these periods meanwhile (or took the number):
+                # recompute this owner from what is billed now.
+                log.info("bill run %s: recomputing account %s after %s", self.guard.run_id,
+                         owner, failure.orig)
+                charges = (await self.charges_of([(owner, currency)])).get(owner, [])
+
+    async def write(self, owner: uuid.UUID, currency: str, charges: list[Charge]) -> None:
+        processed, errors = self.progress.pending + 1, list(self.progress.errors)
+
+        async def work(writer: Writer) -> None:
+            await write_invoice(writer, self.guard, owner=owner, currency=currency,
+                                charges=charges, invoice_date=self.run["invoice_date"],
+                                post=self.run["auto_post"], processed=processed, errors=errors)
+
+        await self.state.write(self.tenant_id, work)
+        self.progress.take()
+        self.progress.last_owner = None
+        await self.publish()
+
+    async def flush(self) -> None:
+        if self.progress.last_owner is None:
+            return
+        last = self.progress.last_owner
+        processed, errors = self.progress.pending, list(self.progress.errors)
+
+        async def work(writer: Writer) -> None:
+            await flush_progress(writer, self.guard, last_owner=last, processed=processed,
+                                 errors=errors)
+
+        await self.state.write(self.tenant_id, work)
+        self.progress.take()
+        self.progress.last_owner = None
+        await self.publish()
+
+    async def finish(self) -> None:
+        """Commit what is left and mark the run COMPLETED (and its job SUCCEEDED)."""
+        await self.flush()
+        errors = self.progress.take()[1]
+
+        async def work(writer: Writer) -> None:
+            done = (await writer.conn.execute(
+                text(f"UPDATE bill_runs SET status = 'COMPLETED', finished_at = now(), "
+                     f"errors = errors || CAST(:errors AS jsonb) WHERE {GUARD} RETURNING id"),
+                {**self.guard.params(), "errors": _json(errors)})).first()
+            if done is None:
+                raise Superseded(f"bill run {self.guard.run_id} is no longer running")
+            if self.guard.job is not None:
+                await jobs.finish(writer.conn, self.guard.job, "SUCCEEDED")
+
+        await self.state.write(self.tenant_id, work)
+        await self.publish(force=True)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+async def _start(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID) -> RowMapping | None:
+    """PENDING (or RUNNING, when resumed) → RUNNING; None once it has finished."""
+    async def work(writer: Writer) -> RowMapping | None:
+        return (await writer.conn.execute(
+            text("UPDATE bill_runs SET status = 'RUNNING', started_at = coalesce(started_at, "
+                 "now()) WHERE tenant_id = :t AND id = :id AND status IN ('PENDING', 'RUNNING') "
+                 "RETURNING *"),
+            {"t": tenant_id, "id": run_id})).mappings().first()
+
+    return await state.write(tenant_id, work)
+
+
+async def _set_total(state: AppState, guard: RunGuard, total: int) -> None:
+    async def work(writer: Writer) -> None:
+        await writer.conn.execute(
+            text(f"UPDATE bill_runs SET accounts_total = :total WHERE {GUARD}"),
+            {**guard.params(), "total": total})
+
+    await state.write(guard.tenant_id, work)
+
+
+async def _fail(state: AppState, guard: RunGuard, errors: list[dict[str, str]]) -> None:
+    """Mark the run FAILED with coded errors (the job runner fails the job)."""
+    async def work(writer: Writer) -> None:
+        await writer.conn.execute(
+            text(f"UPDATE bill_runs SET status = 'FAILED', finished_at = now(), "
+                 f"errors = errors || CAST(:errors AS jsonb) WHERE {GUARD}"),
+            {**guard.params(), "errors": _json(errors)})
+
+    await state.write(guard.tenant_id, work)
+    await state.events.publish(Event("bill_run", guard.tenant_id, guard.run_id))
+
+
+async def run_bill_run(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID, *,
+                       job: RowMapping | None = None,
+                       after_owner: OwnerHook | None = None) -> None:
+    """Bill the run's invoice owners after the last one it committed, then complete it.
+
+    `job`: the claimed job running it — only that claim may advance the run.
+    `after_owner` is awaited after each owner (progress reporting, tests).
+    Raises `Superseded` when another worker has taken the run over.
+    """
+    run = await _start(state, tenant_id, run_id)
+    if run is None:
+        return
+    guard = RunGuard(tenant_id, run_id, job)
+    await state.events.publish(Event("bill_run", tenant_id, run_id))
+    try:
+        async with state.read() as conn:
+            custom = await billing_facts.load_custom_periods(conn, tenant_id)
+            owners = await billing_facts.invoice_owners(
+                conn, tenant_id, only=run["account_ids"], after=run["last_account_id"])
+        await _set_total(state, guard, run["accounts_processed"] + len(owners))
+        worker = _Run(state, run, guard, custom, after_owner)
+        await worker.bill(owners)
+        await worker.finish()
+    except (Superseded, jobs.LostClaim):
+        raise
+    except BillgraphError as failure:
+        await _fail(state, guard, [error(failure.code, failure.message)])
+        raise
+    except Exception:
+        log.exception("bill run %s failed", run_id)
+        await _fail(state, guard, [error(ErrorCode.INTERNAL,
+                                         f"internal error; bill run id {run_id}")])
+        raise

@@ -1,0 +1,27 @@
+"""Bill runs in the background: the `bill_run` job kind (queued by the billRun mutation)."""
+
+from __future__ import annotations
+
+from sqlalchemy import RowMapping
+
+from billgraph.services import jobs
+from billgraph.services.billing import bill_runs
+from billgraph.services.billing.invoicing import Superseded
+from billgraph.state import AppState
+
+from .jobs import register
+
+
+async def run_bill_run_job(state: AppState, job: RowMapping) -> None:
+    """Run (or resume, when the job is claimed again) the job's bill run.
+
+    The run commits owner by owner, guarded by this job attempt; its last transaction
+    marks the run COMPLETED and the job SUCCEEDED together.
+    """
+    try:
+        await bill_runs.run_bill_run(state, job["tenant_id"], job["bill_run_id"], job=job)
+    except Superseded as taken:
+        raise jobs.LostClaim(str(taken)) from None
+
+
+register(bill_runs.JOB_KIND, run_bill_run_job)
