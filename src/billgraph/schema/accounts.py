@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy import RowMapping
@@ -16,6 +16,10 @@ from billgraph.services.errors import NotFound
 from .common import Node, PageInfo
 from .enums import AccountStatus
 from .subscriptions import account_subscriptions
+
+if TYPE_CHECKING:
+    from .billing import InvoiceConnection
+
 
 @strawberry.type(description=(
     "Account metrics, in the account's currency. All but contractedMrr belong to the "
@@ -95,6 +99,15 @@ class Account(Node):
     subscriptions = strawberry.field(
         resolver=account_subscriptions,
         description="The subscriptions this account owns, oldest first.")
+
+    @strawberry.field(description="The invoices this account owns, oldest first.")
+    async def invoices(self, info: Info, first: int | None = None, after: str | None = None
+                       ) -> Annotated[InvoiceConnection, strawberry.lazy(".billing")]:
+        from billgraph.resolvers.invoices import invoice_connection
+        from billgraph.services.invoices import InvoiceFilter
+
+        return await invoice_connection(info, first, after,
+                                        InvoiceFilter(account_id=uuid.UUID(self.id)))
 
 
 @strawberry.type

@@ -1,0 +1,265 @@
+"""Standalone invoices (SPEC §6): free lines, no subscription, up to 1,000 per call.
+
+The migration hot path. Each input item succeeds or fails on its own; the valid
+ones are written in the call's one transaction, set-based: a fixed handful of
+statements per call whatever its size (accounts, products, numbers, one INSERT
+of invoices, one of lines, the metrics touch). Nothing here locks a row another
+writer needs, so concurrent calls into one partner account never wait on each
+other: invoice numbers come from a sequence, and a taken number is detected by
+the unique index (ON CONFLICT DO NOTHING), not by a lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+
+from billgraph.db.tx import Writer
+from billgraph.models import new_id
+
+from . import metrics
+from .errors import BadUserInput, ErrorCode
+from .money import round_money
+
+MAX_INVOICES = 1000
+NUMBER_PREFIX = "INV"
+ItemResult = dict[str, Any]  # {"id": "..."} or {"errors": [{"code": ..., "message": ...}]}
+
+
+@dataclass
+class LineInput:
+    description: str
+    unit_price: Decimal
+    product_code: str | None = None
+    quantity: Decimal | None = None
+    service_period_start: date | None = None
+    service_period_end: date | None = None
+
+
+@dataclass
+class StandaloneInvoice:
+    account_id: str  # as given: a malformed id fails its item, not the call
+    invoice_date: date
+    lines: list[LineInput]
+    due_date: date | None = None
+    invoice_number: str | None = None
+    post: bool | None = None
+
+
+@dataclass
+class _Line:
+    description: str
+    product_id: uuid.UUID | None
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    start: date | None
+    end: date | None
+
+
+@dataclass
+class _Draft:
+    """A valid item, ready to insert."""
+
+    index: int
+    id: uuid.UUID
+    account_id: uuid.UUID
+    currency: str
+    invoice_date: date
+    due_date: date
+    number: str | None
+    posted: bool
+    amount: Decimal = Decimal(0)
+    lines: list[_Line] = field(default_factory=list)
+
+
+class _Errors:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.items: list[dict[str, str]] = []
+
+    def add(self, code: ErrorCode, path: str, message: str) -> None:
+        self.items.append({"code": code.value, "message": f"{self.prefix}.{path}: {message}"})
+
+
+def _parse_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def create_standalone_invoices(writer: Writer,
+                                     inputs: list[StandaloneInvoice]) -> list[ItemResult]:
+    """Create the valid invoices of `inputs`; one result per input, in order."""
+    if len(inputs) > MAX_INVOICES:
+        raise BadUserInput("inputs", f"at most {MAX_INVOICES} invoices per call, got {len(inputs)}")
+    if not inputs:
+        return []
+    conn, tenant_id = writer.conn, writer.tenant_id
+    account_ids = {a for a in (_parse_uuid(i.account_id) for i in inputs) if a is not None}
+    currencies: dict[uuid.UUID, str] = dict((await conn.execute(
+        text("SELECT id, currency FROM accounts "
+             "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
+        {"t": tenant_id, "ids": list(account_ids)},
+    )).all())
+    codes = {ln.product_code for i in inputs for ln in i.lines if ln.product_code is not None}
+    products: dict[str, uuid.UUID] = {}
+    if codes:
+        products = dict((await conn.execute(
+            text("SELECT code, id FROM products "
+                 "WHERE tenant_id = :t AND code = ANY(CAST(:codes AS text[]))"),
+            {"t": tenant_id, "codes": list(codes)},
+        )).all())
+
+    results: list[ItemResult] = [{} for _ in inputs]
+    drafts: list[_Draft] = []
+    numbers_in_call: set[str] = set()
+    for index, item in enumerate(inputs):
+        errors = _Errors(f"inputs[{index}]")
+        draft = _validate(index, item, currencies, products, errors)
+        if draft is not None and draft.number is not None:
+            if draft.number in numbers_in_call:
+                errors.add(ErrorCode.CONFLICT, "invoiceNumber",
+                           f"{draft.number!r} is given to more than one invoice of this call")
+            numbers_in_call.add(draft.number)
+        if errors.items:
+            results[index] = {"errors": errors.items}
+        elif draft is not None:
+            drafts.append(draft)
+    if not drafts:
+        return results
+
+    await _assign_numbers(writer, [d for d in drafts if d.number is None])
+    inserted = await _insert(writer, drafts)
+    for draft in drafts:
+        if draft.id in inserted:
+            results[draft.index] = {"id": str(draft.id)}
+        else:
+            results[draft.index] = {"errors": [{
+                "code": ErrorCode.CONFLICT.value,
+                "message": f"inputs[{draft.index}].invoiceNumber: invoice number "
+                           f"{draft.number!r} is already taken"}]}
+    await metrics.touched(writer, {d.account_id for d in drafts if d.posted and d.id in inserted})
+    return results
+
+
+def _validate(index: int, item: StandaloneInvoice, currencies: dict[uuid.UUID, str],
+              products: dict[str, uuid.UUID], errors: _Errors) -> _Draft | None:
+    account_id = _parse_uuid(item.account_id)
+    currency = currencies.get(account_id) if account_id is not None else None
+    if account_id is None or currency is None:
+        errors.add(ErrorCode.NOT_FOUND, "accountId", f"account {item.account_id} not found")
+    due_date = item.due_date if item.due_date is not None else item.invoice_date
+    if due_date < item.invoice_date:
+        errors.add(ErrorCode.BAD_USER_INPUT, "dueDate", "must not be before invoiceDate")
+    number = None
+    if item.invoice_number is not None:
+        number = item.invoice_number.strip()
+        if not number or len(number) > 100:
+            errors.add(ErrorCode.BAD_USER_INPUT, "invoiceNumber", "must be 1 to 100 characters")
+    if not item.lines:
+        errors.add(ErrorCode.BAD_USER_INPUT, "lines", "an invoice needs at least one line")
+    draft = _Draft(index, new_id(), account_id or uuid.UUID(int=0), currency or "",
+                   item.invoice_date, due_date, number, item.post is not False)
+    for position, line in enumerate(item.lines):
+        path = f"lines[{position}]"
+        description = line.description.strip()
+        if not description:
+            errors.add(ErrorCode.BAD_USER_INPUT, f"{path}.description", "must not be empty")
+        quantity = line.quantity if line.quantity is not None else Decimal(1)
+        if not quantity.is_finite() or quantity <= 0:
+            errors.add(ErrorCode.BAD_USER_INPUT, f"{path}.quantity", "must be greater than 0")
+        if not line.unit_price.is_finite():
+            errors.add(ErrorCode.BAD_USER_INPUT, f"{path}.unitPrice", "must be a finite number")
+        start, end = line.service_period_start, line.service_period_end
+        if start is not None and end is not None and start > end:
+            errors.add(ErrorCode.BAD_USER_INPUT, f"{path}.servicePeriodEnd",
+                       "must not be before servicePeriodStart")
+        product_id = None
+        if line.product_code is not None:
+            product_id = products.get(line.product_code)
+            if product_id is None:
+                errors.add(ErrorCode.NOT_FOUND, f"{path}.productCode",
+                           f"product {line.product_code!r} not found")
+        if errors.items or currency is None:
+            continue
+        amount = round_money(quantity * line.unit_price, currency)
+        draft.amount += amount
+        draft.lines.append(_Line(description, product_id, quantity, line.unit_price, amount,
+                                 start, end))
+    return None if errors.items else draft
+
+
+async def _assign_numbers(writer: Writer, drafts: list[_Draft]) -> None:
+    """Generated numbers (INV00000001, ...) for `drafts`: one statement, no lock."""
+    if not drafts:
+        return
+    values = (await writer.conn.execute(
+        text("SELECT nextval('invoice_number_seq') FROM generate_series(1, :n)"),
+        {"n": len(drafts)},
+    )).scalars().all()
+    for draft, value in zip(drafts, sorted(values), strict=True):
+        draft.number = f"{NUMBER_PREFIX}{value:08d}"
+
+
+INSERT_INVOICES = text("""
+INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date, status,
+                      amount, balance, currency, posted_at)
+SELECT CAST(:t AS uuid), u.id, u.num, u.account_id, u.invoice_date, u.due_date, u.status,
+       u.amount, u.amount, u.currency, CASE WHEN u.status = 'POSTED' THEN now() END
+FROM unnest(CAST(:ids AS uuid[]), CAST(:nums AS text[]), CAST(:accounts AS uuid[]),
+            CAST(:invoice_dates AS date[]), CAST(:due_dates AS date[]),
+            CAST(:statuses AS text[]), CAST(:amounts AS numeric[]), CAST(:currencies AS text[]))
+     AS u(id, num, account_id, invoice_date, due_date, status, amount, currency)
+ON CONFLICT (tenant_id, invoice_number) DO NOTHING
+RETURNING id
+""")
+
+INSERT_LINES = text("""
+INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, description, product_id,
+                           quantity, unit_price, amount, service_period_start, service_period_end)
+SELECT CAST(:t AS uuid), u.*
+FROM unnest(CAST(:ids AS uuid[]), CAST(:invoices AS uuid[]), CAST(:positions AS int[]),
+            CAST(:descriptions AS text[]), CAST(:products AS uuid[]),
+            CAST(:quantities AS numeric[]), CAST(:prices AS numeric[]),
+            CAST(:amounts AS numeric[]), CAST(:starts AS date[]), CAST(:ends AS date[])) AS u
+""")
+
+
+async def _insert(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
+    """Insert the invoices, then the lines of those whose number was free; their ids."""
+    conn, tenant_id = writer.conn, writer.tenant_id
+    inserted = set((await conn.execute(INSERT_INVOICES, {
+        "t": tenant_id,
+        "ids": [d.id for d in drafts],
+        "nums": [d.number for d in drafts],
+        "accounts": [d.account_id for d in drafts],
+        "invoice_dates": [d.invoice_date for d in drafts],
+        "due_dates": [d.due_date for d in drafts],
+        "statuses": ["POSTED" if d.posted else "DRAFT" for d in drafts],
+        "amounts": [d.amount for d in drafts],
+        "currencies": [d.currency for d in drafts],
+    })).scalars().all())
+    lines = [(d.id, position, line) for d in drafts if d.id in inserted
+             for position, line in enumerate(d.lines)]
+    if lines:
+        await conn.execute(INSERT_LINES, {
+            "t": tenant_id,
+            "ids": [new_id() for _ in lines],
+            "invoices": [invoice_id for invoice_id, _, _ in lines],
+            "positions": [position for _, position, _ in lines],
+            "descriptions": [ln.description for _, _, ln in lines],
+            "products": [ln.product_id for _, _, ln in lines],
+            "quantities": [ln.quantity for _, _, ln in lines],
+            "prices": [ln.unit_price for _, _, ln in lines],
+            "amounts": [ln.amount for _, _, ln in lines],
+            "starts": [ln.start for _, _, ln in lines],
+            "ends": [ln.end for _, _, ln in lines],
+        })
+    return inserted
