@@ -1,0 +1,140 @@
+"""Payments, credit memos and debit memos: types and inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import strawberry
+from sqlalchemy import RowMapping
+
+from billgraph.context import Info
+from billgraph.services.errors import NotFound
+
+from .accounts import Account
+from .enums import DocumentStatus
+
+
+async def load_account(info: Info, account_id: uuid.UUID) -> Account:
+    row = await info.context.loaders.row("accounts").load(account_id)
+    if row is None:
+        raise NotFound("account", account_id)
+    return Account.from_row(row)
+
+
+@strawberry.type(description=(
+    "Money received from an account, applied to its invoices and debit memos."))
+class Payment:
+    id: strawberry.ID
+    payment_number: str
+    amount: Decimal
+    applied_amount: Decimal
+    refunded_amount: Decimal
+    unapplied_amount: Decimal = strawberry.field(description="amount - applied - refunded.")
+    effective_date: dt.date
+    currency: str
+    account_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Payment:
+        return cls(
+            id=strawberry.ID(str(row["id"])), payment_number=row["payment_number"],
+            amount=row["amount"], applied_amount=row["applied_amount"],
+            refunded_amount=row["refunded_amount"],
+            unapplied_amount=row["amount"] - row["applied_amount"] - row["refunded_amount"],
+            effective_date=row["effective_date"], currency=row["currency"],
+            account_id=row["account_id"],
+        )
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        return await load_account(info, self.account_id)
+
+
+@strawberry.type(description="A credit to an account, applied to its invoices and debit memos.")
+class CreditMemo:
+    id: strawberry.ID
+    memo_number: str
+    amount: Decimal
+    applied_amount: Decimal
+    refunded_amount: Decimal
+    unapplied_amount: Decimal = strawberry.field(description="amount - applied - refunded.")
+    status: DocumentStatus
+    reason: str | None
+    memo_date: dt.date
+    currency: str
+    account_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> CreditMemo:
+        return cls(
+            id=strawberry.ID(str(row["id"])), memo_number=row["memo_number"],
+            amount=row["amount"], applied_amount=row["applied_amount"],
+            refunded_amount=row["refunded_amount"],
+            unapplied_amount=row["amount"] - row["applied_amount"] - row["refunded_amount"],
+            status=DocumentStatus(row["status"]), reason=row["reason"],
+            memo_date=row["memo_date"], currency=row["currency"], account_id=row["account_id"],
+        )
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        return await load_account(info, self.account_id)
+
+
+@strawberry.type(description="A charge outside invoices, owed like one.")
+class DebitMemo:
+    id: strawberry.ID
+    memo_number: str
+    amount: Decimal
+    balance: Decimal = strawberry.field(description="What is still owed on it.")
+    status: DocumentStatus
+    reason: str | None
+    memo_date: dt.date
+    currency: str
+    account_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> DebitMemo:
+        return cls(
+            id=strawberry.ID(str(row["id"])), memo_number=row["memo_number"],
+            amount=row["amount"], balance=row["balance"], status=DocumentStatus(row["status"]),
+            reason=row["reason"], memo_date=row["memo_date"], currency=row["currency"],
+            account_id=row["account_id"],
+        )
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        return await load_account(info, self.account_id)
+
+
+@strawberry.input(description="Money moved onto exactly one invoice or debit memo.")
+class ApplicationInput:
+    amount: Decimal = strawberry.field(description="> 0, at most the target's open balance.")
+    invoice_id: strawberry.ID | None = None
+    debit_memo_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class CreatePaymentInput:
+    account_id: strawberry.ID
+    amount: Decimal = strawberry.field(description="> 0, in the account's currency.")
+    effective_date: dt.date | None = strawberry.field(default=None, description="Default: today.")
+    applications: list[ApplicationInput] | None = strawberry.field(
+        default=None, description="Apply the payment at once (same account and currency).")
+
+
+@strawberry.input
+class CreateCreditMemoInput:
+    account_id: strawberry.ID
+    amount: Decimal = strawberry.field(description="> 0, in the account's currency.")
+    reason: str | None = None
+    applications: list[ApplicationInput] | None = strawberry.field(
+        default=None, description="Apply the memo at once (same account and currency).")
+
+
+@strawberry.input
+class CreateDebitMemoInput:
+    account_id: strawberry.ID
+    amount: Decimal = strawberry.field(description="> 0, in the account's currency.")
+    reason: str | None = None
