@@ -26,6 +26,7 @@ class Workers:
     async def start(self) -> None:
         from . import refresher  # noqa: F401  (registers itself)
         from . import jobs, orders  # noqa: F401  (the job runner and the order job handler)
+        from . import bill_runs  # noqa: F401  (the bill_run job handler)
 
         for daemon in DAEMONS:
             self.tasks.append(asyncio.create_task(self._run(daemon)))

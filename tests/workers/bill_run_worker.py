@@ -1,0 +1,52 @@
+"""`billgraph worker` for the crash test: its bill runs stop after N invoice owners.
+
+    python -m tests.workers.bill_run_worker DATABASE_URL N
+
+Runs the real daemons (job runner included). The bill_run handler is the real one
+with an `after_owner` hook: once N owners are committed it prints `PAUSED` and waits
+forever — the test then kills the process (SIGKILL) at that exact point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+
+from sqlalchemy import RowMapping
+
+import billgraph.workers.bill_runs  # noqa: F401  (the real handler registers first...)
+from billgraph.config import Settings
+from billgraph.services import jobs
+from billgraph.services.billing import bill_runs
+from billgraph.services.billing.invoicing import Superseded
+from billgraph.state import AppState
+from billgraph.workers.jobs import register
+from billgraph.workers.main import run_workers
+
+
+def main(database_url: str, pause_after: int) -> None:
+    done = 0
+
+    async def pause(owner: uuid.UUID) -> None:
+        nonlocal done
+        done += 1
+        if done == pause_after:
+            print(f"PAUSED {owner}", flush=True)
+            await asyncio.Event().wait()
+
+    async def handler(state: AppState, job: RowMapping) -> None:
+        try:
+            await bill_runs.run_bill_run(state, job["tenant_id"], job["bill_run_id"], job=job,
+                                         after_owner=pause)
+        except Superseded as taken:
+            raise jobs.LostClaim(str(taken)) from None
+
+    register(bill_runs.JOB_KIND, handler)  # (...and this one replaces it)
+    settings = Settings(database_url=database_url, worker_tick_seconds=0.05,
+                        log_level="WARNING")
+    asyncio.run(run_workers(settings))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
