@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,15 +97,9 @@ class EventHub:
                 except asyncio.QueueFull:
                     log.warning("dropping an event for a slow subscriber")
 
-    async def subscribe(self, channel: str, tenant_id: uuid.UUID) -> AsyncIterator[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
-        entry = (queue, channel, tenant_id)
-        self._subscribers.add(entry)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(entry)
+    def subscribe(self, channel: str, tenant_id: uuid.UUID) -> EventStream:
+        """Start receiving the tenant's events of `channel` now (not at the first read)."""
+        return EventStream(self, channel, tenant_id)
 
     @property
     def subscriber_count(self) -> int:
@@ -172,3 +165,22 @@ class EventHub:
     @property
     def listening(self) -> bool:
         return self._listener is not None
+
+
+class EventStream:
+    """One subscriber's queue, registered from creation until `aclose()`."""
+
+    def __init__(self, hub: EventHub, channel: str, tenant_id: uuid.UUID) -> None:
+        self.hub = hub
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
+        self.entry = (self.queue, channel, tenant_id)
+        hub._subscribers.add(self.entry)
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self.queue.get()
+
+    async def aclose(self) -> None:
+        self.hub._subscribers.discard(self.entry)

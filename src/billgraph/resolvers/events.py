@@ -8,10 +8,16 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from billgraph.context import Info
+from billgraph.resolvers.bill_runs import fetch_bill_run
 from billgraph.schema.accounts import Account, AccountMetrics
+from billgraph.schema.billing import BillRun
+from billgraph.schema.enums import BillRunStatus
 from billgraph.schema.common import parse_id
 from billgraph.services import accounts, metrics
 from billgraph.services.errors import NotFound
+
+
+FINISHED = (BillRunStatus.COMPLETED, BillRunStatus.FAILED)
 
 
 @strawberry.type(description="An account whose metrics were just recomputed, and the metrics.")
@@ -48,9 +54,33 @@ class EventSubscriptions:
             async with info.context.state.read() as conn:
                 if await accounts.find_account(conn, tenant_id, account_id=wanted) is None:
                     raise NotFound("account", account_id, field="accountId")
-        async for event in info.context.state.events.subscribe("metrics", tenant_id):
-            if wanted is not None and event.object_id != wanted:
-                continue
-            update = await metrics_update(info, event.object_id)
-            if update is not None:
-                yield update
+        events = info.context.state.events.subscribe("metrics", tenant_id)
+        try:
+            async for event in events:
+                if wanted is not None and event.object_id != wanted:
+                    continue
+                update = await metrics_update(info, event.object_id)
+                if update is not None:
+                    yield update
+        finally:
+            await events.aclose()
+
+    @strawberry.subscription(description=(
+        "A bill run as it progresses: its current state at once, then after each batch of "
+        "invoice owners, until it is COMPLETED or FAILED."))
+    async def bill_run_progress(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[BillRun, None]:
+        tenant_id = info.context.tenant_id
+        run_id = parse_id(id, "bill run")
+        events = info.context.state.events.subscribe("bill_run", tenant_id)
+        try:
+            run = await fetch_bill_run(info, run_id)  # subscribed first: no event is missed
+            yield run
+            while run.status not in FINISHED:
+                event = await anext(events)
+                if event.object_id == run_id:
+                    run = await fetch_bill_run(info, run_id)
+                    yield run
+        finally:
+            await events.aclose()
