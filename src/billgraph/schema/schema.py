@@ -19,6 +19,7 @@ from billgraph.resolvers.jobs import JobQueries
 from billgraph.resolvers.orders import OrderMutations, OrderQueries
 from billgraph.resolvers.payments import PaymentMutations, PaymentQueries
 from billgraph.resolvers.subscriptions import SubscriptionQueries
+from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
 
 from .extensions import WriteScope, apply_code
@@ -27,7 +28,7 @@ from .scalars import DecimalScalar
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
-                             BillRunQueries))
+                             BillRunQueries, SummaryQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
                                     BillRunMutations))
