@@ -200,8 +200,8 @@ async def test_owner_transfer_moves_contracted_mrr(server: LiveServer, client: C
              str(r["invoice_owner_account_id"])) for r in history] == [
         ("2026-01-01", account, account), ("2026-03-01", new_owner, account),
         ("2026-04-01", new_owner, payer)]
-    owned = await client.gql("query($id: ID!) { account(id: $id) { subscriptions { totalCount } } }",
-                             {"id": new_owner})
+    owned = await client.gql(
+        "query($id: ID!) { account(id: $id) { subscriptions { totalCount } } }", {"id": new_owner})
     assert owned["account"]["subscriptions"]["totalCount"] == 1
 
 

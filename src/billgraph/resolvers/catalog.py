@@ -88,7 +88,8 @@ class CatalogMutations:
 
         return await info.context.state.write(info.context.tenant_id, work)
 
-    @strawberry.mutation(description="Create a user of the tenant (for billing terms' performedBy).")
+    @strawberry.mutation(
+        description="Create a user of the tenant (for billing terms' performedBy).")
     async def create_user(self, info: Info, username: str) -> User:
         async def work(writer: Writer) -> User:
             user_id = await tenants.create_user(writer.conn, writer.tenant_id, username)

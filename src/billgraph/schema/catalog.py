@@ -51,7 +51,8 @@ class PlanCharge:
         return await load_product(info, self.product_id)
 
 
-@strawberry.type(description="A price plan: the charges a subscription's items take, in one currency.")
+@strawberry.type(
+    description="A price plan: the charges a subscription's items take, in one currency.")
 class PricePlan:
     id: strawberry.ID
     code: str = strawberry.field(description="Unique per tenant.")

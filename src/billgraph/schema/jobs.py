@@ -9,10 +9,10 @@ import strawberry
 from sqlalchemy import RowMapping
 
 from billgraph.context import Info
-from billgraph.services.errors import ErrorCode as _ErrorCode
 
+from .billing import job_errors
 from .common import JobError
-from .enums import ErrorCode, JobStatus
+from .enums import JobStatus
 from .orders import Order, load_order
 
 
@@ -32,8 +32,7 @@ class Job:
     def from_row(cls, row: RowMapping) -> Job:
         return cls(
             id=strawberry.ID(str(row["id"])), kind=row["kind"], status=JobStatus(row["status"]),
-            errors=[JobError(code=ErrorCode(_ErrorCode(e["code"])), message=e["message"])
-                    for e in row["errors"] or []],
+            errors=job_errors(row["errors"]),
             created_at=row["created_at"], started_at=row["started_at"],
             finished_at=row["finished_at"], attempt=row["attempt"], order_id=row["order_id"],
         )

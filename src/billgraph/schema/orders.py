@@ -20,13 +20,15 @@ if TYPE_CHECKING:
     from .accounts import Account
 
 
-@strawberry.input(description="A price plan by id or code: at least one; both must name the same plan.")
+@strawberry.input(
+    description="A price plan by id or code: at least one; both must name the same plan.")
 class PricePlanIdentifierInput:
     id: strawberry.ID | None = None
     code: str | None = None
 
 
-@strawberry.input(description="A tenant user by id or username: at least one; both must name the same user.")
+@strawberry.input(
+    description="A tenant user by id or username: at least one; both must name the same user.")
 class UserIdentifierInput:
     id: strawberry.ID | None = None
     username: str | None = None
@@ -40,17 +42,20 @@ class BindingInformationInput:
         default=None, description="Default: the agreement date.")
 
 
-@strawberry.input(description="Mandatory when the scheme is concurrent-usage based, rejected otherwise.")
+@strawberry.input(
+    description="Mandatory when the scheme is concurrent-usage based, rejected otherwise.")
 class ConcurrentUsageBasedPricingInput:
     concurrent_usage: int = strawberry.field(description="At least 1.")
     rate_percentage: Decimal = strawberry.field(description="Greater than 0, at most 100.")
     number_of_installed_items: int | None = strawberry.field(
-        default=None, description="Mandatory for (and only for) BASED_ON_NUMBER_OF_INSTALLED_ITEMS.")
+        default=None,
+        description="Mandatory for (and only for) BASED_ON_NUMBER_OF_INSTALLED_ITEMS.")
     concurrent_usage_billing_method: ConcurrentUsageBillingMethod | None = strawberry.field(
         default=None, description="Default BASED_ON_NUMBER_OF_INSTALLED_ITEMS.")
 
 
-@strawberry.input(description="The billing terms of a new subscription (seed: subscription_billing_terms).")
+@strawberry.input(
+    description="The billing terms of a new subscription (seed: subscription_billing_terms).")
 class BillingTermsInput:
     price_plan: PricePlanIdentifierInput
     scheme_code: str | None = strawberry.field(default=None, description="Default DEFAULT.")
@@ -65,7 +70,8 @@ class BillingTermsInput:
     concurrent_usage_based_pricing: ConcurrentUsageBasedPricingInput | None = None
 
 
-@strawberry.input(description="A product for an item; quantity and price default to 1 and the plan's.")
+@strawberry.input(
+    description="A product for an item; quantity and price default to 1 and the plan's.")
 class ItemInput:
     product_code: str
     quantity: int | None = strawberry.field(default=None, description="At least 1; default 1.")

@@ -17,7 +17,14 @@ from billgraph.services import money, subscriptions
 from billgraph.services.errors import NotFound
 from billgraph.services.pagination import Page, PageRequest, page_request
 
-from .catalog import BillingTermScheme, PricePlan, Product, load_price_plan, load_product, load_scheme
+from .catalog import (
+    BillingTermScheme,
+    PricePlan,
+    Product,
+    load_price_plan,
+    load_product,
+    load_scheme,
+)
 from .common import Node, PageInfo
 from .enums import (
     BillingFrequency,

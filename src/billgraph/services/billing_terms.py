@@ -16,6 +16,8 @@ from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
+from sqlalchemy import RowMapping
+
 from .billing import periods
 from .catalog import check_frequency
 from .errors import BadUserInput
@@ -103,7 +105,7 @@ class Terms:
 class Refs:
     """What billing terms refer to, looked up in batches by the caller."""
 
-    schemes: Mapping[str, Mapping[str, Any]]  # by code
+    schemes: Mapping[str, RowMapping]  # by code
     users_by_id: Mapping[uuid.UUID, uuid.UUID]
     users_by_name: Mapping[str, uuid.UUID]
     custom: periods.CustomPeriods
@@ -188,7 +190,7 @@ def binding_length(period: str, custom: periods.CustomPeriods, field: str) -> pe
         raise BadUserInput(field, f"{period!r} is not a binding period") from None
 
 
-def _concurrent_usage(data: ConcurrentUsageInput | None, scheme: Mapping[str, Any],
+def _concurrent_usage(data: ConcurrentUsageInput | None, scheme: RowMapping,
                       field: str) -> ConcurrentUsage | None:
     if not scheme["concurrent_usage_based"]:
         if data is not None:
@@ -218,7 +220,7 @@ def _concurrent_usage(data: ConcurrentUsageInput | None, scheme: Mapping[str, An
     return ConcurrentUsage(data.concurrent_usage, data.rate_percentage, installed, method)
 
 
-def concurrent_usage_of(row: Mapping[str, Any]) -> ConcurrentUsage | None:
+def concurrent_usage_of(row: RowMapping) -> ConcurrentUsage | None:
     """The concurrent-usage pricing stored on a subscription row, if any."""
     if row["cu_billing_method"] is None:
         return None

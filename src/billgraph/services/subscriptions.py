@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,12 +21,12 @@ class SubscriptionFilter:
     status: str | None = None
 
 
-def is_cancelled(subscription: Mapping[str, Any]) -> bool:
+def is_cancelled(subscription: RowMapping) -> bool:
     """Cancelled, or with a cancellation scheduled (SPEC §2 counts both as cancelled)."""
     return subscription["status"] == "CANCELLED" or subscription["cancelled_on"] is not None
 
 
-def subscription_mrr(subscription: Mapping[str, Any], items: Iterable[Mapping[str, Any]],
+def subscription_mrr(subscription: RowMapping, items: Iterable[RowMapping],
                      currency: str) -> Decimal:
     """The sum of the open-ended recurring items' exact MRR, rounded once at the end;
     0 once cancelled (the same sum services.metrics makes per owner)."""
@@ -52,7 +51,8 @@ def _page(rows: list[RowMapping], page: PageRequest, total: int) -> Page[RowMapp
 
 async def list_subscriptions(conn: AsyncConnection, tenant_id: uuid.UUID, page: PageRequest,
                              filters: SubscriptionFilter) -> Page[RowMapping]:
-    clauses, params = ["tenant_id = :t"], {"t": tenant_id}
+    clauses = ["tenant_id = :t"]
+    params: dict[str, object] = {"t": tenant_id}
     for column, value in (("owner_account_id", filters.owner_account_id),
                           ("invoice_owner_account_id", filters.invoice_owner_account_id),
                           ("status", filters.status)):

@@ -59,7 +59,8 @@ def check_limits(order: OrderInput, limits: Limits) -> None:
                            f"(this one has {actions})")
 
 
-async def create_order(writer: Writer, order: OrderInput, limits: Limits = SYNC_LIMITS) -> uuid.UUID:
+async def create_order(writer: Writer, order: OrderInput,
+                       limits: Limits = SYNC_LIMITS) -> uuid.UUID:
     """Apply the order's actions in this transaction; its id. Starts no billing."""
     check_limits(order, limits)
     number = (check_number("orderNumber", order.order_number)

@@ -99,7 +99,7 @@ def _decode(kind: Any, data: Any) -> Any:
     if origin is list:
         (inner,) = get_args(kind)
         return [_decode(inner, v) for v in data]
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = get_type_hints(kind)
         return kind(**{name: _decode(hints[name], v) for name, v in data.items()})
     if kind is date:

@@ -124,13 +124,13 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
     users_by_id: dict[uuid.UUID, uuid.UUID] = {}
     users_by_name: dict[str, uuid.UUID] = {}
     if users:
-        for r in (await conn.execute(text(
+        for user_id, username in await conn.execute(text(
                 "SELECT id, username FROM users WHERE tenant_id = :t "
                 "AND (id = ANY(:ids) OR username = ANY(:names))"),
                 {**t, "ids": _ids({u.id for u in users}),
-                 "names": [u.username for u in users if u.username is not None]})):
-            users_by_id[r.id] = r.id
-            users_by_name[r.username] = r.id
+                 "names": [u.username for u in users if u.username is not None]}):
+            users_by_id[user_id] = user_id
+            users_by_name[username] = user_id
 
     return Lookups(
         refs=billing_terms.Refs(schemes, users_by_id, users_by_name, custom),
