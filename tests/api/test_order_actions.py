@@ -99,6 +99,24 @@ async def test_remove_product(client: Client) -> None:
     assert by_code["mrr"] == "0.00"
 
 
+async def test_an_item_ended_by_an_earlier_order_cannot_change(server: LiveServer,
+                                                                client: Client) -> None:
+    account, sub = await start(client)
+    b = open_item(sub, "B")
+    await change(client, sub["subscriptionNumber"], {
+        "type": "REMOVE_PRODUCT", "effectiveDate": "2026-02-01", "itemId": b["id"]})
+    before = await row_counts(server, client)
+    for action in ({"type": "REMOVE_PRODUCT", "itemId": b["id"]},
+                   {"type": "UPDATE_PRODUCT", "itemId": b["id"],
+                    "item": {"productCode": "B", "quantity": 2}}):
+        error = await client.error(CREATE_ORDER, {"input": {**order(account, entry(
+            action, number=sub["subscriptionNumber"])), "orderDate": "2026-05-01"}})
+        assert error["extensions"] == {"code": "BAD_USER_INPUT",
+                                       "field": "subscriptions[0].actions[0].itemId"}
+        assert "already ends on 2026-02-01" in error["message"]
+    assert await row_counts(server, client) == before
+
+
 async def test_suspend_and_resume(server: LiveServer, client: Client) -> None:
     account, sub = await start(client)
     number = sub["subscriptionNumber"]

@@ -13,6 +13,7 @@ from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
 from . import bulk, money
+from .accounts import check_number
 from .billing import periods
 from .errors import BadUserInput, Conflict, NotFound
 
@@ -50,13 +51,6 @@ class CreateScheme:
     concurrent_usage_based: bool | None = None
 
 
-def check_code(code: str, field: str = "code") -> str:
-    code = code.strip()
-    if not code or len(code) > 100:
-        raise BadUserInput(field, "must be 1 to 100 characters")
-    return code
-
-
 def check_name(name: str, field: str = "name") -> str:
     name = name.strip()
     if not name or len(name) > 255:
@@ -85,7 +79,7 @@ async def _insert_unique(conn: AsyncConnection, sql: str, params: dict[str, obje
 
 async def create_product(writer: Writer, data: CreateProduct) -> RowMapping:
     conn, tenant_id = writer.conn, writer.tenant_id
-    code, name = check_code(data.code), check_name(data.name)
+    code, name = check_number("code", data.code), check_name(data.name)
     product_id = new_id()
     await _insert_unique(
         conn, "INSERT INTO products (tenant_id, id, code, name) VALUES (:t, :id, :code, :name) "
@@ -96,7 +90,7 @@ async def create_product(writer: Writer, data: CreateProduct) -> RowMapping:
 
 async def create_price_plan(writer: Writer, data: CreatePricePlan) -> RowMapping:
     conn, tenant_id = writer.conn, writer.tenant_id
-    code, name = check_code(data.code), check_name(data.name)
+    code, name = check_number("code", data.code), check_name(data.name)
     tenant = await tenant_settings(conn, tenant_id)
     currency = tenant["default_currency"] if data.currency is None else data.currency
     if not money.is_currency(currency):
@@ -152,7 +146,7 @@ def check_frequency(value: str, custom: periods.CustomPeriods, field: str) -> pe
 
 async def create_scheme(writer: Writer, data: CreateScheme) -> RowMapping:
     conn, tenant_id = writer.conn, writer.tenant_id
-    code = check_code(data.code)
+    code = check_number("code", data.code)
     if data.type not in SCHEME_TYPES:
         raise BadUserInput("type", "must be NORMAL or ONE_TIME")
     day = 1 if data.billing_cycle_day is None else data.billing_cycle_day

@@ -58,7 +58,8 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
                earliest: date) -> Lookups:
     """Batched reads: schemes + tenant, accounts, subscriptions (locked), their open items
     and suspensions, plans with charges and products, users. `earliest` is the earliest
-    effective date of the order: items that ended before it cannot change."""
+    effective date of the order: items that ended before it cannot change (they are read
+    only when an action names them, to say so)."""
     t = {"t": tenant_id}
     actions = [a for s in order.subscriptions for a in s.actions]
     terms = [a.billing_terms for a in actions if a.billing_terms is not None]
@@ -92,8 +93,10 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
                 "SELECT i.*, p.code AS product_code FROM subscription_items i "
                 "JOIN products p ON p.tenant_id = i.tenant_id AND p.id = i.product_id "
                 "WHERE i.tenant_id = :t AND i.subscription_id = ANY(:ids) "
-                "AND (i.end_date IS NULL OR i.end_date > :earliest) ORDER BY i.id"),
-                {**t, "ids": sub_ids, "earliest": earliest})).mappings():
+                "AND (i.end_date IS NULL OR i.end_date > :earliest OR i.id = ANY(:named)) "
+                "ORDER BY i.id"),
+                {**t, "ids": sub_ids, "earliest": earliest,
+                 "named": _ids({a.item_id for a in actions})})).mappings():
             items[r["subscription_id"]].append(r)
         if any(a.type == "RESUME" for a in actions):
             suspensions = {r["subscription_id"]: r for r in (await conn.execute(text(
