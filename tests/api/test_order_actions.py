@@ -223,6 +223,35 @@ async def test_owner_transfer_moves_contracted_mrr(server: LiveServer, client: C
     assert owned["account"]["subscriptions"]["totalCount"] == 1
 
 
+async def test_owner_transfers_keep_their_dates_in_order(server: LiveServer,
+                                                         client: Client) -> None:
+    await catalog(client)
+    account = await create_account(client)
+    first = await create_account(client, "First")
+    second = await create_account(client, "Second")
+    # created and handed over the same day in one order: one owners row for that day
+    made = await create_order(client, order(account, entry(
+        create_action(),
+        {"type": "OWNER_TRANSFER", "newSubscriptionOwnerAccountId": first})))
+    number = made["subscriptions"][0]["subscription"]["subscriptionNumber"]
+    rows = await server.sql("SELECT effective_date, owner_account_id FROM subscription_owners "
+                            "WHERE tenant_id = :t", t=client.tenant_id)
+    assert [(str(r["effective_date"]), str(r["owner_account_id"])) for r in rows] == [
+        ("2026-01-01", first)]
+    await change(client, number, {"type": "OWNER_TRANSFER", "effectiveDate": "2026-03-01",
+                                  "newSubscriptionOwnerAccountId": second})
+    before = await row_counts(server, client)
+    error = await client.error(CREATE_ORDER, {"input": order(second, entry(
+        {"type": "OWNER_TRANSFER", "effectiveDate": "2026-02-01",
+         "newSubscriptionOwnerAccountId": account}, number=number))})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT",
+                                   "field": "subscriptions[0].actions[0].effectiveDate"}
+    assert "2026-03-01" in error["message"]
+    assert await row_counts(server, client) == before
+    assert await contracted_mrr(client, second) == "20.00"
+    assert await contracted_mrr(client, first) == "0.00"
+
+
 async def test_owner_transfer_to_a_partner_marks_it_stale(client: Client) -> None:
     account, sub = await start(client)
     partner = await create_account(client, "Reseller", partnerAccount=True)

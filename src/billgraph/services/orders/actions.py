@@ -86,6 +86,7 @@ class Sub:
     binding_period: str | None
     binding_start: date | None
     binding_end: date | None
+    owners_since: date  # the effective date of its latest owners
     terms: billing_terms.Terms | None = None  # new subscriptions only
     items: list[Item] = field(default_factory=list)
     suspension: Suspension | None = None  # the open one, if known
@@ -107,7 +108,9 @@ class Applied:
 
     subs: list[Sub] = field(default_factory=list)
     actions: list[ActionRow] = field(default_factory=list)
-    owners: list[tuple[Sub, date, uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    # (subscription, effective date) -> owner, invoice owner: one row per day and order
+    owners: dict[tuple[uuid.UUID, date], tuple[Sub, uuid.UUID, uuid.UUID]] = field(
+        default_factory=dict)
     touched: set[uuid.UUID] = field(default_factory=set)
 
 
@@ -185,7 +188,7 @@ class OrderActions:
             owner=row["owner_account_id"], invoice_owner=row["invoice_owner_account_id"],
             status=row["status"], start_date=row["start_date"], cancelled_on=row["cancelled_on"],
             binding_period=row["binding_period"], binding_start=row["binding_start_date"],
-            binding_end=row["binding_end_date"],
+            binding_end=row["binding_end_date"], owners_since=row["owners_since"],
         )
         sub.items = [Item(
             id=r["id"], product_id=r["product_id"], product_code=r["product_code"],
@@ -260,7 +263,7 @@ class OrderActions:
             invoice_owner=invoice_owner["id"], status="ACTIVE", start_date=effective,
             cancelled_on=None, binding_period=terms.binding_period,
             binding_start=terms.binding_start_date, binding_end=terms.binding_end_date,
-            terms=terms,
+            owners_since=effective, terms=terms,
         )
         if action.items is not None and not action.items:
             raise BadUserInput(f"{where}.items", "must not be empty; omit it for one item per "
@@ -270,7 +273,7 @@ class OrderActions:
         for k, data_item in enumerate(wanted):
             self.new_item(sub, data_item, effective, f"{where}.items[{k}]")
         self.out.subs.append(sub)
-        self.out.owners.append((sub, effective, sub.owner, sub.invoice_owner))
+        self.out.owners[sub.id, effective] = (sub, sub.owner, sub.invoice_owner)
         self.out.touched |= {sub.owner, sub.invoice_owner}
         return sub
 
@@ -367,6 +370,9 @@ class OrderActions:
                 action.new_invoice_owner_account_id is None):
             raise BadUserInput(f"{where}.newSubscriptionOwnerAccountId",
                                "give newSubscriptionOwnerAccountId or newInvoiceOwnerAccountId")
+        if effective < sub.owners_since:
+            raise BadUserInput(f"{where}.effectiveDate", "is before the subscription's last "
+                               f"change of owners ({sub.owners_since})")
         if action.new_subscription_owner_account_id is not None:
             sub.owner = self.account(action.new_subscription_owner_account_id,
                                      f"{where}.newSubscriptionOwnerAccountId")["id"]
@@ -378,8 +384,8 @@ class OrderActions:
                                    f"the account is in {invoice_owner['currency']}, the "
                                    f"subscription's price plan in {sub.plan.currency}")
             sub.invoice_owner = invoice_owner["id"]
-        sub.changed = True
-        self.out.owners.append((sub, effective, sub.owner, sub.invoice_owner))
+        sub.changed, sub.owners_since = True, effective
+        self.out.owners[sub.id, effective] = (sub, sub.owner, sub.invoice_owner)
         self.out.touched |= {sub.owner, sub.invoice_owner}
 
     def renew_subscription(self, sub: Sub, action: ActionInput, effective: date,

@@ -85,8 +85,10 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
     suspensions: dict[uuid.UUID, RowMapping] = {}
     if numbers:
         subscriptions = {r["subscription_number"]: r for r in (await conn.execute(text(
-            "SELECT * FROM subscriptions WHERE tenant_id = :t AND subscription_number = "
-            "ANY(:numbers) ORDER BY id FOR UPDATE"), {**t, "numbers": numbers})).mappings()}
+            "SELECT s.*, (SELECT max(o.effective_date) FROM subscription_owners o "
+            "WHERE o.tenant_id = s.tenant_id AND o.subscription_id = s.id) AS owners_since "
+            "FROM subscriptions s WHERE s.tenant_id = :t AND s.subscription_number = "
+            "ANY(:numbers) ORDER BY s.id FOR UPDATE"), {**t, "numbers": numbers})).mappings()}
     if subscriptions:
         sub_ids = [r["id"] for r in subscriptions.values()]
         for r in (await conn.execute(text(

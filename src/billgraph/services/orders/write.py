@@ -111,7 +111,7 @@ async def write_order(writer: Writer, order_number: str | None, order_date: date
                       [(i.id, i.end_date) for _, i in items if i.ended])
     await bulk.insert(conn, "subscription_owners", tenant_id, OWNER_COLUMNS, [
         (new_id(), s.id, day, owner, invoice_owner)
-        for s, day, owner, invoice_owner in applied.owners])
+        for (_, day), (s, owner, invoice_owner) in applied.owners.items()])
     suspensions = [(s, p) for s in applied.subs for p in s.suspensions]
     await bulk.insert(conn, "subscription_suspensions", tenant_id, SUSPENSION_COLUMNS, [
         (p.id, s.id, p.suspend_date, p.resume_date) for s, p in suspensions if p.new])
