@@ -133,6 +133,11 @@ async def test_suspend_and_resume(server: LiveServer, client: Client) -> None:
     assert [(str(r["suspend_date"]), str(r["resume_date"])) for r in rows] == [
         ("2026-02-01", "2026-03-10"), ("2026-05-01", "2026-05-15")]
     assert await contracted_mrr(client, account) == "20.00"
+    overlapping = await client.error(CREATE_ORDER, {"input": order(account, entry(
+        {"type": "SUSPEND", "effectiveDate": "2026-05-10"}, number=number))})
+    assert overlapping["extensions"] == {"code": "BAD_USER_INPUT",
+                                         "field": "subscriptions[0].actions[0].effectiveDate"}
+    assert "2026-05-15" in overlapping["message"]
 
 
 async def test_cancel_subscription(server: LiveServer, client: Client) -> None:
@@ -380,6 +385,11 @@ RULES: list[tuple[str, list[dict[str, Any]], str, str]] = [
     ("suspend twice", [{"type": "SUSPEND"}, {"type": "SUSPEND"}], "BAD_USER_INPUT",
      "subscriptions[0].actions[1].type"),
     ("resume when not suspended", [{"type": "RESUME"}], "BAD_USER_INPUT", f"{A}.type"),
+    ("suspend inside the previous suspension", [
+        {"type": "SUSPEND", "effectiveDate": "2026-02-01"},
+        {"type": "RESUME", "effectiveDate": "2026-03-01"},
+        {"type": "SUSPEND", "effectiveDate": "2026-02-15"}],
+     "BAD_USER_INPUT", "subscriptions[0].actions[2].effectiveDate"),
     ("resume before the suspension", [
         {"type": "SUSPEND", "effectiveDate": "2026-03-01"},
         {"type": "RESUME", "effectiveDate": "2026-02-01"}],

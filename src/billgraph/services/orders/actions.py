@@ -87,6 +87,7 @@ class Sub:
     binding_start: date | None
     binding_end: date | None
     owners_since: date  # the effective date of its latest owners
+    resumed_on: date | None  # the end of its latest suspension
     terms: billing_terms.Terms | None = None  # new subscriptions only
     items: list[Item] = field(default_factory=list)
     suspension: Suspension | None = None  # the open one, if known
@@ -189,6 +190,7 @@ class OrderActions:
             status=row["status"], start_date=row["start_date"], cancelled_on=row["cancelled_on"],
             binding_period=row["binding_period"], binding_start=row["binding_start_date"],
             binding_end=row["binding_end_date"], owners_since=row["owners_since"],
+            resumed_on=row["resumed_on"],
         )
         sub.items = [Item(
             id=r["id"], product_id=r["product_id"], product_code=r["product_code"],
@@ -263,7 +265,7 @@ class OrderActions:
             invoice_owner=invoice_owner["id"], status="ACTIVE", start_date=effective,
             cancelled_on=None, binding_period=terms.binding_period,
             binding_start=terms.binding_start_date, binding_end=terms.binding_end_date,
-            owners_since=effective, terms=terms,
+            owners_since=effective, resumed_on=None, terms=terms,
         )
         if action.items is not None and not action.items:
             raise BadUserInput(f"{where}.items", "must not be empty; omit it for one item per "
@@ -335,6 +337,9 @@ class OrderActions:
     def suspend(self, sub: Sub, action: ActionInput, effective: date, where: str) -> None:
         if sub.status == "SUSPENDED":
             raise BadUserInput(f"{where}.type", f"subscription {sub.number} is already suspended")
+        if sub.resumed_on is not None and effective < sub.resumed_on:
+            raise BadUserInput(f"{where}.effectiveDate", "is inside its previous suspension "
+                               f"(resumed on {sub.resumed_on})")
         sub.suspension = Suspension(new_id(), effective, new=True)
         sub.suspensions.append(sub.suspension)
         sub.status, sub.changed = "SUSPENDED", True
@@ -349,7 +354,7 @@ class OrderActions:
         suspension.resume_date = effective
         if not suspension.new:
             sub.suspensions.append(suspension)
-        sub.suspension = None
+        sub.suspension, sub.resumed_on = None, effective
         sub.status, sub.changed = "ACTIVE", True
 
     def cancel_subscription(self, sub: Sub, action: ActionInput, effective: date,
