@@ -231,3 +231,18 @@ async def test_concurrent_batches_into_one_partner_account(server: LiveServer,
     assert refreshed["refreshMetrics"] == {"totalInvoiceBalance": "1250.00",
                                            "balance": "1250.00",
                                            "lastInvoiceDate": "2026-01-28", "stale": False}
+
+
+async def test_a_generated_number_taken_by_hand_is_skipped(server: LiveServer,
+                                                            client: Client) -> None:
+    account = await create_account(client)
+    [row] = await server.sql("SELECT nextval('invoice_number_seq') AS n")
+    taken = [f"INV{row['n'] + k:08d}" for k in (1, 2)]
+    results = await create_invoices(client, *(invoice_input(account, "1.00", invoiceNumber=n)
+                                              for n in taken))
+    assert [r["invoice"]["invoiceNumber"] for r in results] == taken
+    results = await create_invoices(client, *(invoice_input(account, "2.00") for _ in range(3)))
+    numbers = [r["invoice"]["invoiceNumber"] for r in results]
+    assert all(r["errors"] == [] for r in results)
+    assert len(set(numbers)) == 3 and not set(numbers) & set(taken)
+    assert await count_invoices(server, client) == (5, 5)

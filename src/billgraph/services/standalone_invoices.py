@@ -74,6 +74,7 @@ class _Draft:
     due_date: date
     number: str | None
     posted: bool
+    generated: bool = False
     amount: Decimal = Decimal(0)
     lines: list[_Line] = field(default_factory=list)
 
@@ -135,8 +136,7 @@ async def create_standalone_invoices(writer: Writer,
     if not drafts:
         return results
 
-    await _assign_numbers(writer, [d for d in drafts if d.number is None])
-    inserted = await _insert(writer, drafts)
+    inserted = await _insert_numbered(writer, drafts)
     for draft in drafts:
         if draft.id in inserted:
             results[draft.index] = {"id": str(draft.id)}
@@ -166,7 +166,8 @@ def _validate(index: int, item: StandaloneInvoice, currencies: dict[uuid.UUID, s
     if not item.lines:
         errors.add(ErrorCode.BAD_USER_INPUT, "lines", "an invoice needs at least one line")
     draft = _Draft(index, new_id(), account_id or uuid.UUID(int=0), currency or "",
-                   item.invoice_date, due_date, number, item.post is not False)
+                   item.invoice_date, due_date, number, item.post is not False,
+                   generated=item.invoice_number is None)
     for position, line in enumerate(item.lines):
         path = f"lines[{position}]"
         description = line.description.strip()
@@ -194,6 +195,21 @@ def _validate(index: int, item: StandaloneInvoice, currencies: dict[uuid.UUID, s
         draft.lines.append(_Line(description, product_id, quantity, line.unit_price, amount,
                                  start, end))
     return None if errors.items else draft
+
+
+async def _insert_numbered(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
+    """Insert the drafts, numbering those without a number. A given number that is
+    taken fails its item; a generated one that is taken (someone chose it by hand)
+    is replaced by the next from the sequence."""
+    inserted: set[uuid.UUID] = set()
+    pending = drafts
+    for _ in range(5):
+        await _assign_numbers(writer, [d for d in pending if d.generated])
+        inserted |= await _insert(writer, pending)
+        pending = [d for d in drafts if d.generated and d.id not in inserted]
+        if not pending:
+            break
+    return inserted
 
 
 async def _assign_numbers(writer: Writer, drafts: list[_Draft]) -> None:
