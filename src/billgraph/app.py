@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -57,6 +58,10 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Everything loaded so far lives as long as the process: keep it out of the
+        # garbage collector's scans (they cost ~half the CPU of a bulk request).
+        gc.collect()
+        gc.freeze()
         await state.events.start()
         workers = Workers(state)
         if settings.run_workers:
