@@ -82,36 +82,40 @@ async def test_concurrent_runs_of_overlapping_targets_add_up(
 
 async def test_a_run_writing_from_stale_facts_collides_and_recomputes(
         client: Client, server: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
-    """Run B reads the facts of all owners, bills the first, and waits; run A then bills
-    the rest. B goes on with what it read before A billed: every write collides on the
-    ledger key, B recomputes the owner from fresh facts and finds nothing new."""
+    """Run B reads the facts of all owners, bills the first few (one per concurrent
+    transaction) and waits; run A then bills the rest. B goes on with what it read
+    before A billed: every write collides on the ledger key, B recomputes the owner
+    from fresh facts and finds nothing new."""
     await plan(client, "PLAN", ("SEAT", "RECURRING", "10.00", "MONTHLY"))
     owners = [await account(client, f"Owner {n}") for n in range(OWNERS)]
     for owner in owners:
         await subscribe(client, owner, "2026-01-01")
     run_a, run_b = await start(client, "2026-01-01"), await start(client, "2026-01-01")
     tenant = uuid.UUID(client.tenant_id)
+    first = bill_runs.CONCURRENCY  # B's side-by-side transactions each bill one owner
+    b_billed: list[uuid.UUID] = []
     b_waits, a_done = asyncio.Event(), asyncio.Event()
 
-    async def hold_after_first(owner: uuid.UUID) -> None:
-        if not b_waits.is_set():
+    async def hold(owner: uuid.UUID) -> None:
+        b_billed.append(owner)
+        if len(b_billed) == first:
             b_waits.set()
-            await a_done.wait()
+        await a_done.wait()
 
     caplog.set_level(logging.INFO, logger="billgraph.services.billing.bill_runs")
     async with worker_state(server) as state:
         b = asyncio.create_task(bill_runs.run_bill_run(
-            state, tenant, uuid.UUID(run_b["id"]), after_owner=hold_after_first))
+            state, tenant, uuid.UUID(run_b["id"]), after_owner=hold))
         await asyncio.wait_for(b_waits.wait(), 30)
         await bill_runs.run_bill_run(state, tenant, uuid.UUID(run_a["id"]))
         a_done.set()
         await asyncio.wait_for(b, 30)
     a, b_run = await get(client, run_a["id"]), await get(client, run_b["id"])
     assert (b_run["status"], b_run["accountsProcessed"], b_run["invoicesCreated"]) == (
-        "COMPLETED", OWNERS, 1)
+        "COMPLETED", OWNERS, first)
     assert (a["status"], a["accountsProcessed"], a["invoicesCreated"]) == (
-        "COMPLETED", OWNERS, OWNERS - 1)
+        "COMPLETED", OWNERS, OWNERS - first)
     recomputed = [r for r in caplog.records if "recomputing account" in r.getMessage()]
-    assert len(recomputed) == OWNERS - 1
+    assert len(recomputed) == OWNERS - first
     entries = await ledger(server, client.tenant_id)
     assert len(entries) == OWNERS and {e["revision"] for e in entries} == {1}

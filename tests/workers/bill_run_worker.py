@@ -3,8 +3,10 @@
     python -m tests.workers.bill_run_worker DATABASE_URL N
 
 Runs the real daemons (job runner included). The bill_run handler is the real one
-with an `after_owner` hook: once N owners are committed it prints `PAUSED` and waits
-forever — the test then kills the process (SIGKILL) at that exact point.
+with an `after_owner` hook: once N owners are committed, every transaction that
+finishes an owner parks there for good. When all of the run's side-by-side
+transactions are parked (each committed the owner it was on: N + CONCURRENCY - 1 in
+all) it prints `PAUSED` — and the test kills the process (SIGKILL) at that point.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from billgraph.workers.main import run_workers
 
 
 def main(database_url: str, pause_after: int) -> None:
-    done = 0
+    done = parked = 0
 
     async def pause(owner: uuid.UUID) -> None:
-        nonlocal done
+        nonlocal done, parked
         done += 1
-        if done == pause_after:
-            print(f"PAUSED {owner}", flush=True)
+        if done >= pause_after:
+            parked += 1
+            if parked == bill_runs.CONCURRENCY:
+                print(f"PAUSED after {done} owners", flush=True)
             await asyncio.Event().wait()
 
     async def handler(state: AppState, job: RowMapping) -> None:

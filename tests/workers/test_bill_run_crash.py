@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from billgraph.services.billing import bill_runs
 from tests.api.bill_run_support import (
     account,
     bill,
@@ -21,10 +23,13 @@ from tests.api.bill_run_support import (
     run_jobs,
     start,
     subscribe,
+    worker_state,
 )
 from tests.support import Client, LiveServer
 
 OWNERS, PAUSE_AFTER = 10, 4
+# each side-by-side transaction commits the owner it is on before it parks
+COMMITTED = PAUSE_AFTER + bill_runs.CONCURRENCY - 1
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,11 +54,11 @@ async def killed_mid_run(server: LiveServer, client: Client) -> dict[str, Any]:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert line.startswith(b"PAUSED"), line
-        # progress is visible while the run works: 4 owners committed, 2 periods each
+        # progress is visible while the run works: 7 owners committed, 2 periods each
         during = await get(client, run["id"])
         assert during == {**during, "status": "RUNNING", "accountsTotal": OWNERS,
-                          "accountsProcessed": PAUSE_AFTER, "invoicesCreated": PAUSE_AFTER,
-                          "totalAmount": "80.00", "finishedAt": None}
+                          "accountsProcessed": COMMITTED, "invoicesCreated": COMMITTED,
+                          "totalAmount": f"{COMMITTED * 20}.00", "finishedAt": None}
     finally:
         proc.kill()  # SIGKILL: no cleanup of any kind
         await proc.wait()
@@ -73,9 +78,9 @@ async def assert_billed_exactly_once(server: LiveServer, client: Client,
 async def test_the_job_claimed_again_resumes_after_the_last_committed_owner(
         server: LiveServer, client: Client, owners: list[str]) -> None:
     run = await killed_mid_run(server, client)
-    assert len(await ledger(server, client.tenant_id)) == PAUSE_AFTER * 2
+    assert len(await ledger(server, client.tenant_id)) == COMMITTED * 2
     # The dead worker's lease runs out (aged here rather than waited for): the job
-    # runner claims the job again and the run goes on after the 4th owner.
+    # runner claims the job again; the run skips the owners it already invoiced.
     await server.sql("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' "
                      "WHERE bill_run_id = CAST(:r AS uuid)", r=run["id"])
     assert await run_jobs(server) == 1
@@ -94,13 +99,48 @@ async def test_a_new_run_completes_the_rest(
     killed = await killed_mid_run(server, client)
     rerun = await bill(client, server, "2026-02-01")  # the dead run's job is not claimable
     assert rerun == {**rerun, "status": "COMPLETED", "accountsProcessed": OWNERS,
-                     "invoicesCreated": OWNERS - PAUSE_AFTER, "totalAmount": "120.00"}
+                     "invoicesCreated": OWNERS - COMMITTED,
+                     "totalAmount": f"{(OWNERS - COMMITTED) * 20}.00"}
     await assert_billed_exactly_once(server, client, owners)
     # and when the dead run's job is claimed again, it finds nothing left to bill
     await server.sql("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' "
                      "WHERE bill_run_id = CAST(:r AS uuid)", r=killed["id"])
     await run_jobs(server)
     old = await get(client, killed["id"])
-    assert (old["status"], old["invoicesCreated"], old["totalAmount"]) == (
-        "COMPLETED", PAUSE_AFTER, "80.00")
+    assert (old["status"], old["accountsProcessed"], old["invoicesCreated"],
+            old["totalAmount"]) == ("COMPLETED", OWNERS, COMMITTED, f"{COMMITTED * 20}.00")
+    await assert_billed_exactly_once(server, client, owners)
+
+
+class Crash(BaseException):
+    """An abrupt stop (like a killed process): nothing catches it on the way out."""
+
+
+async def test_a_run_stopped_between_batches_resumes_after_its_cursor(
+        server: LiveServer, client: Client, owners: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bill_runs, "BATCH", 3)
+    monkeypatch.setattr(bill_runs, "CONCURRENCY", 2)
+    run = await start(client, "2026-02-01")
+    run_id, tenant = uuid.UUID(run["id"]), uuid.UUID(client.tenant_id)
+    seen: list[uuid.UUID] = []
+
+    async def crash_after_five(owner: uuid.UUID) -> None:
+        seen.append(owner)
+        if len(seen) == 5:
+            raise Crash
+
+    async with worker_state(server) as state:
+        with pytest.raises(Crash):
+            await bill_runs.run_bill_run(state, tenant, run_id, after_owner=crash_after_five)
+        # the first batch (3 owners) is done: the cursor is on its last owner
+        [row] = await server.sql("SELECT last_account_id, status FROM bill_runs WHERE id = "
+                                 "CAST(:r AS uuid)", r=run["id"])
+        assert (row["last_account_id"], row["status"]) == (
+            sorted(uuid.UUID(o) for o in owners)[2], "RUNNING")
+        await bill_runs.run_bill_run(state, tenant, run_id)
+    done = await get(client, run["id"])
+    assert done == {**done, "status": "COMPLETED", "accountsTotal": OWNERS,
+                    "accountsProcessed": OWNERS, "invoicesCreated": OWNERS,
+                    "totalAmount": "200.00"}
     await assert_billed_exactly_once(server, client, owners)

@@ -73,6 +73,7 @@ class BillingLedgerEntry(SQLModel, table=True):
     period_start: date = Field(sa_type=Date, primary_key=True)
     revision: int = Field(primary_key=True)
     amount: Decimal = money()
+    invoice_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), nullable=False)
     invoice_line_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), nullable=False)
     created_at: datetime = server_now()
 
@@ -110,4 +111,7 @@ def _ix(name: str, table: type[SQLModel], *cols: str) -> None:
 
 
 _ix("invoices_account", Invoice, "tenant_id", "account_id", "status")
+Index("invoices_bill_run", Invoice.__table__.c.tenant_id,  # type: ignore[attr-defined]
+      Invoice.__table__.c.bill_run_id, Invoice.__table__.c.account_id,  # type: ignore[attr-defined]
+      postgresql_where=Invoice.__table__.c.bill_run_id.isnot(None))  # type: ignore[attr-defined]
 _ix("invoice_lines_invoice", InvoiceLine, "tenant_id", "invoice_id")

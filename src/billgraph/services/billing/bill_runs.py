@@ -15,12 +15,14 @@ the write fail on the ledger key, after which the owner is recomputed from fresh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -39,8 +41,9 @@ from billgraph.services.billing.invoicing import (
     MAX_ERRORS,
     RunGuard,
     Superseded,
+    advance,
+    done_after,
     error,
-    flush_progress,
     owner_charges,
     write_invoice,
 )
@@ -51,8 +54,9 @@ from billgraph.state import AppState
 log = logging.getLogger(__name__)
 
 JOB_KIND = "bill_run"
-BATCH = 250  # invoice owners whose facts are read together
-FLUSH_SECONDS = 0.25  # progress of owners without an invoice is committed at least this often
+BATCH = 200  # invoice owners whose facts are read together (and the cursor's step)
+CONCURRENCY = 4  # owners of a batch billed side by side, each in its own transaction
+PUBLISH_SECONDS = 0.25  # billRunProgress events at most this often (and after each batch)
 WRITE_TRIES = 5
 
 OwnerHook = Callable[[uuid.UUID], Awaitable[None]]
@@ -104,15 +108,20 @@ async def get_bill_run(conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid
     return row
 
 
-@dataclass
-class _Progress:
-    """What the run did that is not committed yet: owners that needed no invoice."""
+class _Run:
+    """One worker's pass over a bill run: batches of owners in id order, the owners of a
+    batch billed side by side (CONCURRENCY transactions at a time)."""
 
-    pending: int = 0
-    last_owner: uuid.UUID | None = None
-    errors: list[dict[str, str]] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
-    flushed_at: float = field(default_factory=time.monotonic)
+    def __init__(self, state: AppState, run: RowMapping, guard: RunGuard,
+                 custom: CustomPeriods, done: set[uuid.UUID],
+                 after_owner: OwnerHook | None) -> None:
+        self.state, self.run, self.guard, self.custom = state, run, guard, custom
+        self.tenant_id = guard.tenant_id
+        self.done = done  # owners after the cursor already invoiced by this run
+        self.after_owner = after_owner
+        self.errors: list[dict[str, str]] = []
+        self.seen: set[str] = set()
+        self.published_at = 0.0
 
     def add_errors(self, errors: Sequence[dict[str, str]]) -> None:
         for e in errors:
@@ -120,26 +129,13 @@ class _Progress:
                 self.seen.add(e["message"])
                 self.errors.append(e)
 
-    def take(self) -> tuple[int, list[dict[str, str]]]:
-        taken = (self.pending, self.errors)
-        self.pending, self.errors, self.flushed_at = 0, [], time.monotonic()
-        return taken
-
-
-class _Run:
-    """One worker's pass over a bill run."""
-
-    def __init__(self, state: AppState, run: RowMapping, guard: RunGuard,
-                 custom: CustomPeriods, after_owner: OwnerHook | None) -> None:
-        self.state, self.run, self.guard, self.custom = state, run, guard, custom
-        self.tenant_id = guard.tenant_id
-        self.after_owner = after_owner
-        self.progress = _Progress()
-        self.published_at = 0.0
+    def take_errors(self) -> list[dict[str, str]]:
+        errors, self.errors = self.errors, []
+        return errors
 
     async def publish(self, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - self.published_at >= FLUSH_SECONDS:
+        if force or now - self.published_at >= PUBLISH_SECONDS:
             self.published_at = now
             await self.state.events.publish(Event("bill_run", self.tenant_id, self.guard.run_id))
 
@@ -150,29 +146,47 @@ class _Run:
                                                    self.run["target_date"])
         by_owner, errors = owner_charges(facts, dict(owners), target=self.run["target_date"],
                                          custom=self.custom)
-        self.progress.add_errors(errors)
+        self.add_errors(errors)
         return by_owner
 
     async def bill(self, owners: Sequence[tuple[uuid.UUID, str]]) -> None:
         for start in range(0, len(owners), BATCH):
             batch = owners[start:start + BATCH]
-            by_owner = await self.charges_of(batch)
-            for owner, currency in batch:
-                await self.bill_owner(owner, currency, by_owner.get(owner, []))
+            without_invoice = await self.bill_batch([(o, c) for o, c in batch
+                                                     if o not in self.done])
+            await self.advance(batch[-1][0], without_invoice)
+
+    async def bill_batch(self, batch: Sequence[tuple[uuid.UUID, str]]) -> int:
+        """Bill a batch's owners side by side; how many needed no invoice."""
+        by_owner = await self.charges_of(batch) if batch else {}
+        queue = deque((o, c, by_owner[o]) for o, c in batch if by_owner.get(o))
+        without_invoice = len(batch) - len(queue)
+
+        async def work_through() -> None:
+            nonlocal without_invoice
+            while queue:
+                owner, currency, charges = queue.popleft()
+                if not await self.bill_owner(owner, currency, charges):
+                    without_invoice += 1
                 if self.after_owner is not None:
                     await self.after_owner(owner)
 
-    async def bill_owner(self, owner: uuid.UUID, currency: str, charges: list[Charge]) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(CONCURRENCY, len(queue))):
+                    group.create_task(work_through())
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the others were cancelled
+        return without_invoice
+
+    async def bill_owner(self, owner: uuid.UUID, currency: str, charges: list[Charge]) -> bool:
+        """Bill one owner in its own transaction; False when nothing (new) was billed."""
         for attempt in range(WRITE_TRIES):
             if not charges:
-                self.progress.pending += 1
-                self.progress.last_owner = owner
-                if time.monotonic() - self.progress.flushed_at >= FLUSH_SECONDS:
-                    await self.flush()
-                return
+                return False
             try:
                 await self.write(owner, currency, charges)
-                return
+                return True
             except IntegrityError as failure:
                 if sqlstate(failure) != "23505" or attempt == WRITE_TRIES - 1:
                     raise
@@ -181,39 +195,30 @@ class _Run:
                 log.info("bill run %s: recomputing account %s after %s", self.guard.run_id,
                          owner, failure.orig)
                 charges = (await self.charges_of([(owner, currency)])).get(owner, [])
+        return False
 
     async def write(self, owner: uuid.UUID, currency: str, charges: list[Charge]) -> None:
-        processed, errors = self.progress.pending + 1, list(self.progress.errors)
-
         async def work(writer: Writer) -> None:
             await write_invoice(writer, self.guard, owner=owner, currency=currency,
                                 charges=charges, invoice_date=self.run["invoice_date"],
-                                post=self.run["auto_post"], processed=processed, errors=errors)
+                                post=self.run["auto_post"])
 
         await self.state.write(self.tenant_id, work)
-        self.progress.take()
-        self.progress.last_owner = None
         await self.publish()
 
-    async def flush(self) -> None:
-        if self.progress.last_owner is None:
-            return
-        last = self.progress.last_owner
-        processed, errors = self.progress.pending, list(self.progress.errors)
+    async def advance(self, last_owner: uuid.UUID, processed: int) -> None:
+        errors = self.take_errors()
 
         async def work(writer: Writer) -> None:
-            await flush_progress(writer, self.guard, last_owner=last, processed=processed,
-                                 errors=errors)
+            await advance(writer, self.guard, last_owner=last_owner, processed=processed,
+                          errors=errors)
 
         await self.state.write(self.tenant_id, work)
-        self.progress.take()
-        self.progress.last_owner = None
-        await self.publish()
+        await self.publish(force=True)
 
     async def finish(self) -> None:
-        """Commit what is left and mark the run COMPLETED (and its job SUCCEEDED)."""
-        await self.flush()
-        errors = self.progress.take()[1]
+        """Mark the run COMPLETED (and its job SUCCEEDED)."""
+        errors = self.take_errors()
 
         async def work(writer: Writer) -> None:
             done = (await writer.conn.execute(
@@ -285,8 +290,10 @@ async def run_bill_run(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID,
             custom = await billing_facts.load_custom_periods(conn, tenant_id)
             owners = await billing_facts.invoice_owners(
                 conn, tenant_id, only=run["account_ids"], after=run["last_account_id"])
-        await _set_total(state, guard, run["accounts_processed"] + len(owners))
-        worker = _Run(state, run, guard, custom, after_owner)
+            done = await done_after(conn, guard, run["last_account_id"])
+        await _set_total(state, guard, run["accounts_processed"] + len(owners)
+                         - len(done & {o for o, _ in owners}))
+        worker = _Run(state, run, guard, custom, done, after_owner)
         await worker.bill(owners)
         await worker.finish()
     except (Superseded, jobs.LostClaim):

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from billgraph.services.billing import periods
 from billgraph.services.billing.periods import CustomPeriods, ServicePeriod
@@ -239,41 +240,61 @@ def _once(item: Item, terms: Terms, custom: CustomPeriods, target: date, currenc
     return [charge] if charge is not None else []
 
 
+@lru_cache(maxsize=4096)
+def _per_period(price: Decimal, price_period: periods.PeriodLength,
+                length: periods.PeriodLength) -> Fraction:
+    return periods.price_per_period(price, price_period, length)
+
+
+@lru_cache(maxsize=4096)
+def _round(value: Fraction, currency: str) -> Decimal:
+    return round_exact(value, currency)
+
+
 def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, currency: str,
                billed: Mapping[date, Billed]) -> list[Charge]:
     if terms.billing_frequency is None:
         raise ChargeError(f"subscription {terms.subscription_number} has no billing frequency")
     length = _length(terms.billing_frequency, custom, terms)
-    per_period = periods.price_per_period(
-        item.price, _length(item.price_period, custom, terms), length)
+    per_period = _per_period(item.price, _length(item.price_period, custom, terms), length)
+    end = item.end_date
     until = target
-    if item.end_date is not None:
+    if end is not None:
         # Periods after the end are only looked at when something was billed for them.
-        last = max([item.end_date - ONE_DAY, *billed])
-        until = min(target, last)
+        until = min(target, max([end - ONE_DAY, *billed]))
+    # Usage (actual capacity) varies by period; everything else is the same for each.
+    varying = terms.concurrent is not None and terms.concurrent.method == ACTUAL
+    quantity, rate = _quantity_and_rate(item, terms, None) if not varying else (0, Fraction(0))
+    amount = per_period * rate * quantity  # of a whole period
+    whole_amount, unit_price = _round(amount, currency), _round(per_period * rate, currency)
+    plain = not terms.suspensions
     charges: list[Charge] = []
-    whole_amount: Decimal | None = None  # a whole, unsuspended period (same for each)
     for part, whole in periods.service_periods(item.start_date, length, terms.cycle_day, until):
-        pieces = _billable_pieces(part, item, terms)
-        quantity, rate = _quantity_and_rate(item, terms, part)
-        unit = per_period * rate
+        if varying:
+            quantity, rate = _quantity_and_rate(item, terms, part)
+            amount = per_period * rate * quantity
+            whole_amount = _round(amount, currency)
+            unit_price = _round(per_period * rate, currency)
+        if plain and (end is None or end >= part.end):
+            pieces = [part]  # served throughout (the first period may be partial)
+        else:
+            pieces = _billable_pieces(part, item, terms)
         if not pieces:
             should = Decimal(0)
-        elif pieces[0] == whole and (terms.concurrent is None
-                                     or terms.concurrent.method != ACTUAL):
-            if whole_amount is None:
-                whole_amount = round_exact(unit * quantity, currency)
+        elif pieces[0] == whole:
             should = whole_amount
         else:
-            exact = sum((periods.prorate(unit * quantity, p, whole) for p in pieces), Fraction(0))
-            should = round_exact(exact, currency)
+            should = round_exact(sum((periods.prorate(amount, p, whole) for p in pieces),
+                                     Fraction(0)), currency)
+        before = billed.get(part.start)
+        if should == (before.amount if before is not None else 0):
+            continue
         shown = ((pieces[0].start, pieces[-1].last_day) if pieces
                  else (part.start, part.last_day))
-        end = item.end_date
         credit_shown = ((max(end, part.start), part.last_day) if end is not None and end < part.end
                         else (part.start, part.last_day))
         charge = _charge(item, terms, billed, part.start, should, shown, credit_shown,
-                         quantity, round_exact(unit, currency))
+                         quantity, unit_price)
         if charge is not None:
             charges.append(charge)
     return charges

@@ -1,9 +1,15 @@
 """What a bill run reads: invoice owners, and the billing facts of a batch of them.
 
 Everything is loaded set-based for a whole batch of invoice owners — their
-subscriptions with items, the owners/suspension/usage history, and what the ledger
-says was billed — in three statements (`= ANY(...)`), never per item. The pure
+subscriptions, items, the owners/suspension/usage history, and what the ledger says
+was billed — in a few statements (`= ANY(...)`), never per item. The pure
 computation (`charges.py`) then runs in Python.
+
+Each statement reads one table by key (`id = ANY(array)`, or an index on the
+referencing key), joined at most with the tiny scheme and plan tables: a bill run
+often reads rows written moments before (a big order, the previous run's ledger)
+whose statistics are not analyzed yet, and a single-table lookup by key has no join
+order to get wrong.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -22,39 +29,42 @@ from billgraph.services.billing import periods
 from billgraph.services.billing.charges import Billed, ConcurrentUsage, Item, Terms
 
 OWNERS = text("""
-SELECT a.id, a.currency FROM accounts a
-WHERE a.tenant_id = :t
-  AND (CAST(:after AS uuid) IS NULL OR a.id > CAST(:after AS uuid))
-  AND CASE WHEN CAST(:only AS uuid[]) IS NOT NULL THEN a.id = ANY(CAST(:only AS uuid[]))
-      ELSE EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = a.tenant_id
-                   AND s.invoice_owner_account_id = a.id)
-        OR EXISTS (SELECT 1 FROM subscription_owners o WHERE o.tenant_id = a.tenant_id
-                   AND o.invoice_owner_account_id = a.id) END
-ORDER BY a.id
+SELECT id, currency FROM accounts
+WHERE tenant_id = :t
+  AND (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid))
+  AND id = ANY(coalesce(CAST(:only AS uuid[]), ARRAY(
+      SELECT invoice_owner_account_id FROM subscriptions WHERE tenant_id = :t
+      UNION
+      SELECT invoice_owner_account_id FROM subscription_owners WHERE tenant_id = :t)))
+ORDER BY id
 """)
 
-ITEMS = text("""
-WITH subs AS (
+SUBSCRIPTIONS = text("""
+SELECT s.id, s.subscription_number, s.invoice_owner_account_id, s.billing_cycle_day,
+       s.billing_frequency, sch.type AS scheme_type, s.cu_concurrent_usage,
+       s.cu_rate_percentage, s.cu_installed_items, s.cu_billing_method,
+       pp.currency AS plan_currency
+FROM subscriptions s
+JOIN billing_term_schemes sch ON sch.tenant_id = s.tenant_id AND sch.id = s.scheme_id
+JOIN price_plans pp ON pp.tenant_id = s.tenant_id AND pp.id = s.price_plan_id
+WHERE s.tenant_id = :t AND s.id = ANY(ARRAY(
     SELECT id FROM subscriptions
     WHERE tenant_id = :t AND invoice_owner_account_id = ANY(CAST(:owners AS uuid[]))
     UNION
     SELECT subscription_id FROM subscription_owners
-    WHERE tenant_id = :t AND invoice_owner_account_id = ANY(CAST(:owners AS uuid[])))
-SELECT s.id AS subscription_id, s.subscription_number, s.invoice_owner_account_id,
-       s.billing_cycle_day, s.billing_frequency, sch.type AS scheme_type,
-       s.cu_concurrent_usage, s.cu_rate_percentage, s.cu_installed_items, s.cu_billing_method,
-       pp.currency AS plan_currency,
-       i.id AS item_id, i.product_id, p.name AS product_name, i.charge_type, i.quantity,
-       i.price, i.price_period, i.start_date, i.end_date
-FROM subs
-JOIN subscriptions s ON s.tenant_id = :t AND s.id = subs.id
-JOIN billing_term_schemes sch ON sch.tenant_id = :t AND sch.id = s.scheme_id
-JOIN price_plans pp ON pp.tenant_id = :t AND pp.id = s.price_plan_id
-JOIN subscription_items i ON i.tenant_id = :t AND i.subscription_id = s.id
-JOIN products p ON p.tenant_id = :t AND p.id = i.product_id
-WHERE i.start_date <= :target AND i.charge_type IN ('RECURRING', 'ONE_TIME')
-ORDER BY s.subscription_number, i.start_date, p.code, i.id
+    WHERE tenant_id = :t AND invoice_owner_account_id = ANY(CAST(:owners AS uuid[]))))
 """)
+
+ITEMS = text("""
+SELECT id, subscription_id, product_id, charge_type, quantity, price, price_period,
+       start_date, end_date
+FROM subscription_items
+WHERE tenant_id = :t AND subscription_id = ANY(CAST(:subs AS uuid[]))
+  AND start_date <= :target AND charge_type IN ('RECURRING', 'ONE_TIME')
+""")
+
+PRODUCTS = text("SELECT id, code, name FROM products "
+                "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))")
 
 # Owner changes, suspensions and usage reports of the batch's subscriptions, in one trip.
 HISTORY = text("""
@@ -74,17 +84,15 @@ GROUP BY subscription_id, usage_date
 ORDER BY day, created_at
 """)
 
-# What was billed per (item, period): canceled invoices do not count (their periods are
-# billed again), but their revisions do (the next entry must still be a new key).
 LEDGER = text("""
-SELECT l.item_id, l.period_start, max(l.revision) AS revision,
-       coalesce(sum(l.amount) FILTER (WHERE inv.status <> 'CANCELED'), 0) AS amount
-FROM billing_ledger l
-JOIN invoice_lines il ON il.tenant_id = l.tenant_id AND il.id = l.invoice_line_id
-JOIN invoices inv ON inv.tenant_id = il.tenant_id AND inv.id = il.invoice_id
-WHERE l.tenant_id = :t AND l.item_id = ANY(CAST(:items AS uuid[]))
-GROUP BY l.item_id, l.period_start
+SELECT item_id, period_start, invoice_id, sum(amount) AS amount, max(revision) AS revision
+FROM billing_ledger
+WHERE tenant_id = :t AND item_id = ANY(CAST(:items AS uuid[]))
+GROUP BY item_id, period_start, invoice_id
 """)
+
+CANCELED = text("SELECT id FROM invoices WHERE tenant_id = :t "
+                "AND id = ANY(CAST(:ids AS uuid[])) AND status = 'CANCELED'")
 
 
 @dataclass
@@ -128,7 +136,7 @@ def _terms(row: Any, history: dict[str, list[Any]]) -> Terms:
             concurrent_usage=row.cu_concurrent_usage or 0,
             rate_percentage=row.cu_rate_percentage, installed_items=row.cu_installed_items)
     return Terms(
-        subscription_id=row.subscription_id, subscription_number=row.subscription_number,
+        subscription_id=row.id, subscription_number=row.subscription_number,
         invoice_owner_id=row.invoice_owner_account_id, cycle_day=row.billing_cycle_day,
         billing_frequency=row.billing_frequency, one_time=row.scheme_type == "ONE_TIME",
         concurrent=concurrent,
@@ -140,13 +148,19 @@ def _terms(row: Any, history: dict[str, list[Any]]) -> Terms:
 async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
                      owners: Sequence[uuid.UUID], target: date) -> Facts:
     """The subscriptions (with items starting by `target`) that any of `owners` is or
-    was the invoice owner of, their history, and what was billed for their items."""
+    was the invoice owner of, their history, and what was billed for their items.
+    Items come in invoice order: subscription number, start, product code."""
     facts = Facts()
-    rows = list(await conn.execute(ITEMS, {"t": tenant_id, "owners": list(owners),
+    subs = {r.id: r for r in await conn.execute(
+        SUBSCRIPTIONS, {"t": tenant_id, "owners": list(owners)})}
+    if not subs:
+        return facts
+    rows = list(await conn.execute(ITEMS, {"t": tenant_id, "subs": list(subs),
                                            "target": target}))
     if not rows:
         return facts
-    subs = {r.subscription_id: r for r in rows}
+    products = {p.id: p for p in await conn.execute(
+        PRODUCTS, {"t": tenant_id, "ids": list({r.product_id for r in rows})})}
     usage_subs = [s for s, r in subs.items()
                   if r.cu_billing_method == "BASED_ON_ACTUAL_CAPACITY"]
     history: dict[uuid.UUID, dict[str, list[Any]]] = defaultdict(
@@ -157,14 +171,24 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
     for sub_id, row in subs.items():
         facts.terms[sub_id] = _terms(row, history[sub_id])
         facts.plan_currency[sub_id] = row.plan_currency
+    rows.sort(key=lambda r: (subs[r.subscription_id].subscription_number, r.start_date,
+                             products[r.product_id].code, r.id))
     facts.items = [
-        Item(id=r.item_id, subscription_id=r.subscription_id, product_id=r.product_id,
-             product_name=r.product_name, charge_type=r.charge_type, quantity=r.quantity,
-             price=r.price, price_period=r.price_period, start_date=r.start_date,
-             end_date=r.end_date)
+        Item(id=r.id, subscription_id=r.subscription_id, product_id=r.product_id,
+             product_name=products[r.product_id].name, charge_type=r.charge_type,
+             quantity=r.quantity, price=r.price, price_period=r.price_period,
+             start_date=r.start_date, end_date=r.end_date)
         for r in rows]
-    for entry in await conn.execute(LEDGER, {"t": tenant_id,
-                                             "items": [i.id for i in facts.items]}):
-        facts.billed.setdefault(entry.item_id, {})[entry.period_start] = Billed(
-            entry.amount, entry.revision)
+    entries = list(await conn.execute(LEDGER, {"t": tenant_id,
+                                               "items": [i.id for i in facts.items]}))
+    canceled = set((await conn.execute(CANCELED, {
+        "t": tenant_id, "ids": list({e.invoice_id for e in entries})})).scalars())
+    billed: dict[tuple[uuid.UUID, date], tuple[Decimal, int]] = {}
+    for e in entries:
+        amount, revision = billed.get((e.item_id, e.period_start), (Decimal(0), 0))
+        if e.invoice_id not in canceled:
+            amount += e.amount
+        billed[(e.item_id, e.period_start)] = (amount, max(revision, e.revision))
+    for (item_id, period_start), (amount, revision) in billed.items():
+        facts.billed.setdefault(item_id, {})[period_start] = Billed(amount, revision)
     return facts

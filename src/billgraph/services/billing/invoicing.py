@@ -50,25 +50,21 @@ class RunGuard:
                 "attempt": self.job["attempt"] if self.job is not None else 0}
 
 
-# Only the current claim of the run's job (if it has one) may advance the run.
+# Only the current claim of the run's job (if it has one) may advance the run. The key
+# share lock keeps the job from being claimed again until this transaction ends (the
+# claim locks FOR UPDATE SKIP LOCKED), without blocking the job's heartbeat.
 GUARD = """tenant_id = :t AND id = :run AND status = 'RUNNING'
   AND (CAST(:job AS uuid) IS NULL OR EXISTS (
       SELECT 1 FROM jobs j WHERE j.tenant_id = :t AND j.id = CAST(:job AS uuid)
-        AND j.attempt = :attempt AND j.status = 'RUNNING' FOR SHARE))"""
+        AND j.attempt = :attempt AND j.status = 'RUNNING' FOR KEY SHARE))"""
 
-# Owners are billed in id order: an owner at or before `last_account_id` is done.
-ADVANCE = f"""UPDATE bill_runs SET
-    accounts_processed = accounts_processed + :processed,
-    invoices_created = invoices_created + :invoices,
-    total_amount = total_amount + CAST(:amount AS numeric),
-    last_account_id = CAST(:owner AS uuid),
-    errors = errors || CAST(:errors AS jsonb)
-  WHERE {GUARD} AND (last_account_id IS NULL OR last_account_id < CAST(:owner AS uuid))
-  RETURNING id"""
-
+# One invoice per owner per run: an owner that already has one in this run is done.
 WRITE_INVOICE = text(f"""
-WITH progress AS ({ADVANCE}),
-number AS (SELECT nextval('invoice_number_seq') AS n FROM progress),
+WITH guard AS (
+    SELECT 1 FROM bill_runs WHERE {GUARD}
+      AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.tenant_id = :t
+                      AND i.bill_run_id = :run AND i.account_id = CAST(:owner AS uuid))),
+number AS (SELECT nextval('invoice_number_seq') AS n FROM guard),
 inv AS (
     INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date,
                           status, amount, balance, currency, bill_run_id, posted_at)
@@ -83,8 +79,9 @@ lines AS (
     INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, description,
                                subscription_id, item_id, product_id, quantity, unit_price,
                                amount, service_period_start, service_period_end)
-    SELECT CAST(:t AS uuid), u.id, inv.id, u.position, u.description, u.subscription_id, u.item_id,
-           u.product_id, u.quantity, u.unit_price, u.amount, u.period_start, u.period_end
+    SELECT CAST(:t AS uuid), u.id, inv.id, u.position, u.description, u.subscription_id,
+           u.item_id, u.product_id, u.quantity, u.unit_price, u.amount, u.period_start,
+           u.period_end
     FROM inv, unnest(CAST(:line_ids AS uuid[]), CAST(:positions AS integer[]),
                      CAST(:descriptions AS text[]), CAST(:subscriptions AS uuid[]),
                      CAST(:items AS uuid[]), CAST(:products AS uuid[]),
@@ -95,8 +92,9 @@ lines AS (
               unit_price, amount, period_start, period_end)),
 ledger AS (
     INSERT INTO billing_ledger (tenant_id, item_id, period_start, revision, amount,
-                                invoice_line_id)
-    SELECT CAST(:t AS uuid), u.item_id, u.period_start, u.revision, u.amount, u.line_id
+                                invoice_id, invoice_line_id)
+    SELECT CAST(:t AS uuid), u.item_id, u.period_start, u.revision, u.amount, inv.id,
+           u.line_id
     FROM inv, unnest(CAST(:items AS uuid[]), CAST(:period_keys AS date[]),
                      CAST(:revisions AS integer[]), CAST(:amounts AS numeric[]),
                      CAST(:line_ids AS uuid[]))
@@ -104,7 +102,28 @@ ledger AS (
 SELECT invoice_number FROM inv
 """)
 
-FLUSH = text(ADVANCE)
+# Last in the owner's transaction: the run's row is locked only briefly, so owners
+# billed side by side do not queue on it.
+COUNT_INVOICE = text(f"""
+UPDATE bill_runs SET accounts_processed = accounts_processed + 1,
+    invoices_created = invoices_created + 1,
+    total_amount = total_amount + CAST(:amount AS numeric)
+WHERE {GUARD} RETURNING id""")
+
+# Owners are billed in id order, a batch at a time: once a batch is done, every owner
+# up to `last_account_id` is, and the batch's owners without an invoice are counted.
+ADVANCE = text(f"""
+UPDATE bill_runs SET accounts_processed = accounts_processed + :processed,
+    last_account_id = CAST(:owner AS uuid), errors = errors || CAST(:errors AS jsonb)
+WHERE {GUARD} AND (last_account_id IS NULL OR last_account_id < CAST(:owner AS uuid))
+RETURNING id""")
+
+# Owners after `last_account_id` that already have their invoice of this run (billed
+# side by side before a crash): done and counted.
+DONE_AFTER = text("""
+SELECT account_id FROM invoices
+WHERE tenant_id = :t AND bill_run_id = :run
+  AND (CAST(:after AS uuid) IS NULL OR account_id > CAST(:after AS uuid))""")
 
 
 def error(code: ErrorCode, message: str) -> dict[str, str]:
@@ -153,16 +172,14 @@ class Written:
 
 
 async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, currency: str,
-                        charges: Sequence[Charge], invoice_date: date, post: bool,
-                        processed: int, errors: Sequence[dict[str, str]]) -> Written:
-    """The owner's invoice with a line and a ledger entry per charge, and the run's
-    progress (`processed` owners up to and including this one), in one statement.
-    Posting recomputes (or marks stale) the owner's metrics. Raises `Superseded`."""
+                        charges: Sequence[Charge], invoice_date: date, post: bool) -> Written:
+    """The owner's invoice with a line and a ledger entry per charge (one statement);
+    posting recomputes (or marks stale) the owner's metrics; then the run's counters.
+    Raises `Superseded`."""
     amount = total(charges)
     line_ids = [new_id() for _ in charges]
     row = (await writer.conn.execute(WRITE_INVOICE, {
-        **guard.params(), "processed": processed, "invoices": 1, "amount": amount,
-        "owner": owner, "errors": json.dumps(list(errors)), "invoice": new_id(),
+        **guard.params(), "owner": owner, "amount": amount, "invoice": new_id(),
         "invoice_date": invoice_date, "status": "POSTED" if post else "DRAFT",
         "currency": currency, "line_ids": line_ids, "positions": list(range(len(charges))),
         "descriptions": [c.description for c in charges],
@@ -176,17 +193,30 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
         "revisions": [c.revision for c in charges],
     })).first()
     if row is None:
-        raise Superseded(f"bill run {guard.run_id} has moved past account {owner}")
+        raise Superseded(f"bill run {guard.run_id} is no longer this worker's to bill "
+                         f"account {owner}")
     if post:
         await metrics.touched(writer, [owner])
+    counted = (await writer.conn.execute(COUNT_INVOICE, {**guard.params(),
+                                                         "amount": amount})).first()
+    if counted is None:
+        raise Superseded(f"bill run {guard.run_id} is no longer running")
     return Written(row.invoice_number, amount)
 
 
-async def flush_progress(writer: Writer, guard: RunGuard, *, last_owner: uuid.UUID,
-                         processed: int, errors: Sequence[dict[str, str]]) -> None:
-    """Record owners that needed no invoice (up to `last_owner`). Raises `Superseded`."""
-    result = await writer.conn.execute(FLUSH, {
-        **guard.params(), "processed": processed, "invoices": 0, "amount": Decimal(0),
-        "owner": last_owner, "errors": json.dumps(list(errors))})
+async def advance(writer: Writer, guard: RunGuard, *, last_owner: uuid.UUID,
+                  processed: int, errors: Sequence[dict[str, str]]) -> None:
+    """Every owner up to `last_owner` is done; count `processed` more (those without an
+    invoice) and record errors. Raises `Superseded`."""
+    result = await writer.conn.execute(ADVANCE, {
+        **guard.params(), "processed": processed, "owner": last_owner,
+        "errors": json.dumps(list(errors))})
     if result.first() is None:
         raise Superseded(f"bill run {guard.run_id} has moved past account {last_owner}")
+
+
+async def done_after(conn: Any, guard: RunGuard, after: uuid.UUID | None) -> set[uuid.UUID]:
+    """Owners after `after` that already have their invoice of this run."""
+    rows = await conn.execute(DONE_AFTER, {"t": guard.tenant_id, "run": guard.run_id,
+                                           "after": after})
+    return set(rows.scalars())

@@ -157,6 +157,7 @@ def upgrade() -> None:
     sa.Column('period_start', sa.Date(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('amount', sa.Numeric(), nullable=False),
+    sa.Column('invoice_id', sa.UUID(), nullable=False),
     sa.Column('invoice_line_id', sa.UUID(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('tenant_id', 'item_id', 'period_start', 'revision')
@@ -269,6 +270,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('tenant_id', 'invoice_number')
     )
     op.create_index('invoices_account', 'invoices', ['tenant_id', 'account_id', 'status'], unique=False)
+    op.create_index('invoices_bill_run', 'invoices', ['tenant_id', 'bill_run_id', 'account_id'], unique=False, postgresql_where=sa.text('bill_run_id IS NOT NULL'))
     op.create_table('jobs',
     sa.Column('tenant_id', sa.UUID(), nullable=False),
     sa.Column('id', sa.UUID(), nullable=False),
@@ -407,6 +409,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'id')
     )
     op.create_index('subscription_owners_sub', 'subscription_owners', ['tenant_id', 'subscription_id', 'effective_date'], unique=False)
+    op.create_index('subscription_owners_invoice_owner', 'subscription_owners', ['tenant_id', 'invoice_owner_account_id'], unique=False)
     op.create_table('subscription_suspensions',
     sa.Column('tenant_id', sa.UUID(), nullable=False),
     sa.Column('id', sa.UUID(), nullable=False),
@@ -487,6 +490,7 @@ def downgrade() -> None:
     op.drop_table('subscriptions')
     op.drop_index('subscription_suspensions_sub', table_name='subscription_suspensions')
     op.drop_table('subscription_suspensions')
+    op.drop_index('subscription_owners_invoice_owner', table_name='subscription_owners')
     op.drop_index('subscription_owners_sub', table_name='subscription_owners')
     op.drop_table('subscription_owners')
     op.drop_index('subscription_items_sub', table_name='subscription_items')
@@ -505,6 +509,7 @@ def downgrade() -> None:
     op.drop_table('metrics_stale_marks')
     op.drop_index('jobs_queue', table_name='jobs', postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"))
     op.drop_table('jobs')
+    op.drop_index('invoices_bill_run', table_name='invoices', postgresql_where=sa.text('bill_run_id IS NOT NULL'))
     op.drop_index('invoices_account', table_name='invoices')
     op.drop_table('invoices')
     op.drop_index('invoice_lines_invoice', table_name='invoice_lines')
