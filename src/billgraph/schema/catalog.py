@@ -9,8 +9,8 @@ import strawberry
 from sqlalchemy import RowMapping
 
 from billgraph.context import Info
-from billgraph.services.errors import NotFound
 
+from .common import load_row
 from .enums import BillingFrequency, BillingTermSchemeType, ChargeType
 
 
@@ -18,7 +18,7 @@ from .enums import BillingFrequency, BillingTermSchemeType, ChargeType
 class Product:
     id: strawberry.ID
     code: str = strawberry.field(description="Unique per tenant.")
-    name: str
+    name: str = strawberry.field(description="The product's display name.")
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Product:
@@ -26,15 +26,12 @@ class Product:
 
 
 async def load_product(info: Info, product_id: uuid.UUID) -> Product:
-    row = await info.context.loaders.row("products").load(product_id)
-    if row is None:
-        raise NotFound("product", product_id)
-    return Product.from_row(row)
+    return Product.from_row(await load_row(info, "products", "product", product_id))
 
 
 @strawberry.type(description="A charge of a price plan: `price` per `pricePeriod` of one product.")
 class PlanCharge:
-    charge_type: ChargeType
+    charge_type: ChargeType = strawberry.field(description="RECURRING, ONE_TIME or USAGE.")
     price: Decimal = strawberry.field(description="The price per pricePeriod.")
     price_period: BillingFrequency = strawberry.field(
         description="The period the price is quoted for (default MONTHLY).")
@@ -46,7 +43,7 @@ class PlanCharge:
                    price_period=BillingFrequency(row["price_period"]),
                    product_id=row["product_id"])
 
-    @strawberry.field
+    @strawberry.field(description="The product charged.")
     async def product(self, info: Info) -> Product:
         return await load_product(info, self.product_id)
 
@@ -56,8 +53,8 @@ class PlanCharge:
 class PricePlan:
     id: strawberry.ID
     code: str = strawberry.field(description="Unique per tenant.")
-    name: str
-    currency: str
+    name: str = strawberry.field(description="The plan's display name.")
+    currency: str = strawberry.field(description="ISO 4217 code of the plan's prices.")
     plan_id: strawberry.Private[uuid.UUID]
 
     @classmethod
@@ -73,10 +70,7 @@ class PricePlan:
 
 
 async def load_price_plan(info: Info, plan_id: uuid.UUID) -> PricePlan:
-    row = await info.context.loaders.row("price_plans").load(plan_id)
-    if row is None:
-        raise NotFound("price plan", plan_id)
-    return PricePlan.from_row(row)
+    return PricePlan.from_row(await load_row(info, "price_plans", "price plan", plan_id))
 
 
 @strawberry.type(description=(
@@ -84,10 +78,13 @@ async def load_price_plan(info: Info, plan_id: uuid.UUID) -> PricePlan:
     "start), its default billing cycle day, and whether it is concurrent-usage based."))
 class BillingTermScheme:
     id: strawberry.ID
-    code: str
-    type: BillingTermSchemeType
-    billing_cycle_day: int
-    concurrent_usage_based: bool
+    code: str = strawberry.field(description="Unique per tenant (each tenant starts with DEFAULT).")
+    type: BillingTermSchemeType = strawberry.field(
+        description="NORMAL (billed at a frequency) or ONE_TIME (billed once).")
+    billing_cycle_day: int = strawberry.field(
+        description="Default billing cycle day (1-31) of terms on this scheme.")
+    concurrent_usage_based: bool = strawberry.field(
+        description="Whether terms on this scheme need concurrentUsageBasedPricing.")
 
     @classmethod
     def from_row(cls, row: RowMapping) -> BillingTermScheme:
@@ -98,40 +95,38 @@ class BillingTermScheme:
 
 
 async def load_scheme(info: Info, scheme_id: uuid.UUID) -> BillingTermScheme:
-    row = await info.context.loaders.row("billing_term_schemes").load(scheme_id)
-    if row is None:
-        raise NotFound("billing term scheme", scheme_id)
-    return BillingTermScheme.from_row(row)
+    return BillingTermScheme.from_row(
+        await load_row(info, "billing_term_schemes", "billing term scheme", scheme_id))
 
 
-@strawberry.input
+@strawberry.input(description="A new product.")
 class CreateProductInput:
     code: str = strawberry.field(description="Unique per tenant.")
-    name: str
+    name: str = strawberry.field(description="The product's display name.")
 
 
-@strawberry.input
+@strawberry.input(description="A charge of a price plan.")
 class PlanChargeInput:
     product_code: str = strawberry.field(description="An existing product; one charge per product.")
-    charge_type: ChargeType
+    charge_type: ChargeType = strawberry.field(description="RECURRING, ONE_TIME or USAGE.")
     price: Decimal = strawberry.field(description="Per pricePeriod; not negative.")
     price_period: BillingFrequency | None = strawberry.field(
         default=None, description="Default MONTHLY; CUSTOMn must be defined by the tenant.")
 
 
-@strawberry.input
+@strawberry.input(description="A new price plan with its charges.")
 class CreatePricePlanInput:
     code: str = strawberry.field(description="Unique per tenant.")
-    name: str
+    name: str = strawberry.field(description="The plan's display name.")
     currency: str | None = strawberry.field(
         default=None, description="ISO 4217 code; the tenant's default currency when omitted.")
-    charges: list[PlanChargeInput]
+    charges: list[PlanChargeInput] = strawberry.field(description="At least one charge.")
 
 
-@strawberry.input
+@strawberry.input(description="A new billing term scheme.")
 class CreateBillingTermSchemeInput:
     code: str = strawberry.field(description="Unique per tenant.")
-    type: BillingTermSchemeType
+    type: BillingTermSchemeType = strawberry.field(description="NORMAL or ONE_TIME.")
     billing_cycle_day: int | None = strawberry.field(default=None, description="1–31, default 1.")
     concurrent_usage_based: bool | None = strawberry.field(
         default=None, description="Default false.")

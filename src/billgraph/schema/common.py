@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import strawberry
+from sqlalchemy import RowMapping
 
 from billgraph.services.errors import NotFound
 
 from .enums import ErrorCode
+
+if TYPE_CHECKING:
+    from billgraph.context import Info
 
 
 @strawberry.interface(description="An object with a global id.")
@@ -24,8 +29,8 @@ class PageInfo:
 
 @strawberry.type(description="A coded error of one item of a bulk or background operation.")
 class JobError:
-    code: ErrorCode
-    message: str
+    code: ErrorCode = strawberry.field(description="A stable ErrorCode.")
+    message: str = strawberry.field(description="What went wrong, naming the field.")
 
 
 def parse_id(value: str | strawberry.ID, what: str, field: str = "id") -> uuid.UUID:
@@ -34,3 +39,11 @@ def parse_id(value: str | strawberry.ID, what: str, field: str = "id") -> uuid.U
         return uuid.UUID(str(value))
     except ValueError:
         raise NotFound(what, value, field=field) from None
+
+
+async def load_row(info: Info, table: str, what: str, row_id: uuid.UUID) -> RowMapping:
+    """A row of the tenant by id, through the request's DataLoader; NOT_FOUND when missing."""
+    row: RowMapping | None = await info.context.loaders.row(table).load(row_id)
+    if row is None:
+        raise NotFound(what, row_id)
+    return row

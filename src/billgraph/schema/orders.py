@@ -11,8 +11,8 @@ import strawberry
 from sqlalchemy import RowMapping
 
 from billgraph.context import Info
-from billgraph.services.errors import NotFound
 
+from .common import load_row
 from .enums import BillingFrequency, BindingPeriod, ConcurrentUsageBillingMethod, OrderActionType
 from .subscriptions import Subscription, load_account
 
@@ -23,18 +23,18 @@ if TYPE_CHECKING:
 @strawberry.input(
     description="A price plan by id or code: at least one; both must name the same plan.")
 class PricePlanIdentifierInput:
-    id: strawberry.ID | None = None
-    code: str | None = None
+    id: strawberry.ID | None = strawberry.field(default=None, description="The plan's id.")
+    code: str | None = strawberry.field(default=None, description="The plan's code.")
 
 
 @strawberry.input(
     description="A tenant user by id or username: at least one; both must name the same user.")
 class UserIdentifierInput:
-    id: strawberry.ID | None = None
-    username: str | None = None
+    id: strawberry.ID | None = strawberry.field(default=None, description="The user's id.")
+    username: str | None = strawberry.field(default=None, description="The user's username.")
 
 
-@strawberry.input
+@strawberry.input(description="A binding period; it ends the day before start + period.")
 class BindingInformationInput:
     binding_period: BindingPeriod = strawberry.field(
         description="CUSTOMn must be defined by the tenant.")
@@ -57,23 +57,29 @@ class ConcurrentUsageBasedPricingInput:
 @strawberry.input(
     description="The billing terms of a new subscription (seed: subscription_billing_terms).")
 class BillingTermsInput:
-    price_plan: PricePlanIdentifierInput
+    price_plan: PricePlanIdentifierInput = strawberry.field(
+        description="The price plan, by id or code.")
     scheme_code: str | None = strawberry.field(default=None, description="Default DEFAULT.")
     billing_cycle_day: int | None = strawberry.field(
         default=None, description="1–31; default: the scheme's.")
     agreement_date: dt.date = strawberry.field(description="When the terms were agreed and signed.")
     billing_frequency: BillingFrequency | None = strawberry.field(
         default=None, description="Mandatory for NORMAL schemes, rejected for ONE_TIME ones.")
-    performed_by: UserIdentifierInput | None = None
-    performed_on: dt.date | None = None
-    binding_information: BindingInformationInput | None = None
-    concurrent_usage_based_pricing: ConcurrentUsageBasedPricingInput | None = None
+    performed_by: UserIdentifierInput | None = strawberry.field(
+        default=None, description="The tenant user who agreed the terms (only when creating).")
+    performed_on: dt.date | None = strawberry.field(
+        default=None, description="When the terms were recorded (only when creating).")
+    binding_information: BindingInformationInput | None = strawberry.field(
+        default=None, description="A binding (commitment) period.")
+    concurrent_usage_based_pricing: ConcurrentUsageBasedPricingInput | None = strawberry.field(
+        default=None, description=(
+        "Required under a concurrent-usage based scheme, refused otherwise."))
 
 
 @strawberry.input(
     description="A product for an item; quantity and price default to 1 and the plan's.")
 class ItemInput:
-    product_code: str
+    product_code: str = strawberry.field(description="A product of the subscription's price plan.")
     quantity: int | None = strawberry.field(default=None, description="At least 1; default 1.")
     price: Decimal | None = strawberry.field(
         default=None, description="Overrides the plan's price per pricePeriod.")
@@ -84,7 +90,8 @@ class ItemInput:
     "REMOVE_PRODUCT name the item by itemId, or by item.productCode when the subscription "
     "has exactly one open item of that product."))
 class OrderActionInput:
-    type: OrderActionType
+    type: OrderActionType = strawberry.field(
+        description="Which action; the fields it needs are marked per action.")
     effective_date: dt.date | None = strawberry.field(
         default=None, description="Default: the order date.")
     subscription_owner_account_id: strawberry.ID | None = strawberry.field(
@@ -95,56 +102,64 @@ class OrderActionInput:
         default=None, description="CREATE_SUBSCRIPTION (mandatory there).")
     items: list[ItemInput] | None = strawberry.field(
         default=None, description="CREATE_SUBSCRIPTION; default: one item per plan charge.")
-    item: ItemInput | None = None
-    item_id: strawberry.ID | None = None
-    new_subscription_owner_account_id: strawberry.ID | None = None
-    new_invoice_owner_account_id: strawberry.ID | None = None
+    item: ItemInput | None = strawberry.field(
+        default=None, description=(
+        "ADD_PRODUCT: the new item; UPDATE_PRODUCT: its new quantity or price."))
+    item_id: strawberry.ID | None = strawberry.field(
+        default=None, description=(
+        "UPDATE_PRODUCT, REMOVE_PRODUCT: the SubscriptionItem.id to change."))
+    new_subscription_owner_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="OWNER_TRANSFER: the new subscription owner.")
+    new_invoice_owner_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="OWNER_TRANSFER: the new invoice owner.")
     override_binding: bool | None = strawberry.field(
         default=None, description="CANCEL_SUBSCRIPTION: cancel inside the binding period.")
 
 
-@strawberry.input
+@strawberry.input(description="The actions for one subscription.")
 class OrderSubscriptionInput:
     subscription_number: str | None = strawberry.field(default=None, description=(
         "An existing subscription, or the number of a new one (then the first action is "
         "CREATE_SUBSCRIPTION); omitted: a new subscription with a generated number."))
-    actions: list[OrderActionInput]
+    actions: list[OrderActionInput] = strawberry.field(description="Applied in order.")
 
 
 @strawberry.input(description=(
     "An order: at most 50 subscriptions and 50 actions in all (createOrderAsync: 300)."))
 class CreateOrderInput:
-    account_id: strawberry.ID
+    account_id: strawberry.ID = strawberry.field(description="The account placing the order.")
     order_date: dt.date | None = strawberry.field(default=None, description="Default: today (UTC).")
     order_number: str | None = strawberry.field(
         default=None, description="Unique per tenant; generated (O00000001) when omitted.")
-    subscriptions: list[OrderSubscriptionInput]
+    subscriptions: list[OrderSubscriptionInput] = strawberry.field(
+        description="The subscriptions to create or change, each with its actions.")
 
 
-@strawberry.type
+@strawberry.type(description="One action an order applied to a subscription.")
 class OrderAction:
-    type: OrderActionType
-    effective_date: dt.date
+    type: OrderActionType = strawberry.field(description="What the action did.")
+    effective_date: dt.date = strawberry.field(description="When the action takes effect.")
 
 
 @strawberry.type(description="A subscription of an order and the actions the order applied to it.")
 class OrderSubscription:
-    actions: list[OrderAction]
+    actions: list[OrderAction] = strawberry.field(
+        description="The actions applied to the subscription, in order.")
     subscription_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
+    @strawberry.field(description="The subscription as it is now.")
     async def subscription(self, info: Info) -> Subscription:
-        row = await info.context.loaders.row("subscriptions").load(self.subscription_id)
-        if row is None:
-            raise NotFound("subscription", self.subscription_id)
-        return Subscription.from_row(row)
+        return Subscription.from_row(
+            await load_row(info, "subscriptions", "subscription", self.subscription_id))
 
 
 @strawberry.type(description="An order: the changes it made to subscriptions, in one transaction.")
 class Order:
     id: strawberry.ID
-    order_number: str
-    order_date: dt.date
+    order_number: str = strawberry.field(
+        description="Unique per tenant (O00000001 when generated).")
+    order_date: dt.date = strawberry.field(
+        description="The order's date (the default effective date of its actions).")
     created_at: dt.datetime
     account_id: strawberry.Private[uuid.UUID]
     order_id: strawberry.Private[uuid.UUID]
@@ -155,7 +170,7 @@ class Order:
                    order_date=row["order_date"], created_at=row["created_at"],
                    account_id=row["account_id"], order_id=row["id"])
 
-    @strawberry.field
+    @strawberry.field(description="The account that placed the order.")
     async def account(self, info: Info) -> Annotated[Account, strawberry.lazy(".accounts")]:
         return await load_account(info, self.account_id)
 
@@ -173,7 +188,4 @@ class Order:
 
 
 async def load_order(info: Info, order_id: uuid.UUID) -> Order:
-    row = await info.context.loaders.row("orders").load(order_id)
-    if row is None:
-        raise NotFound("order", order_id)
-    return Order.from_row(row)
+    return Order.from_row(await load_row(info, "orders", "order", order_id))

@@ -14,7 +14,6 @@ from strawberry.dataloader import DataLoader
 
 from billgraph.context import Info
 from billgraph.services import money, subscriptions
-from billgraph.services.errors import NotFound
 from billgraph.services.pagination import Page, PageRequest, page_request
 
 from .catalog import (
@@ -25,7 +24,7 @@ from .catalog import (
     load_product,
     load_scheme,
 )
-from .common import Node, PageInfo
+from .common import Node, PageInfo, load_row
 from .enums import (
     BillingFrequency,
     BindingPeriod,
@@ -44,10 +43,7 @@ ITEM_ORDER = "start_date, id"
 async def load_account(info: Info, account_id: uuid.UUID) -> Account:
     from .accounts import Account
 
-    row = await info.context.loaders.row("accounts").load(account_id)
-    if row is None:
-        raise NotFound("account", account_id)
-    return Account.from_row(row)
+    return Account.from_row(await load_row(info, "accounts", "account", account_id))
 
 
 @strawberry.type(description=(
@@ -55,10 +51,11 @@ async def load_account(info: Info, account_id: uuid.UUID) -> Account:
     "first day the item is no longer in service (null: open-ended)."))
 class SubscriptionItem:
     id: strawberry.ID
-    charge_type: ChargeType
-    quantity: int
+    charge_type: ChargeType = strawberry.field(
+        description="RECURRING, ONE_TIME or USAGE, from the plan's charge.")
+    quantity: int = strawberry.field(description="How many units.")
     price: Decimal = strawberry.field(description="Per pricePeriod: the plan's unless overridden.")
-    price_period: BillingFrequency
+    price_period: BillingFrequency = strawberry.field(description="The period the price is for.")
     start_date: dt.date = strawberry.field(description="The first day in service.")
     end_date: dt.date | None = strawberry.field(description=(
         "Exclusive: the first day no longer in service (the last day in service is the day "
@@ -83,14 +80,14 @@ class SubscriptionItem:
             product_id=row["product_id"],
         )
 
-    @strawberry.field
+    @strawberry.field(description="The product subscribed.")
     async def product(self, info: Info) -> Product:
         return await load_product(info, self.product_id)
 
 
 @strawberry.type(description="The binding (commitment) period of a subscription.")
 class BindingInformation:
-    binding_period: BindingPeriod
+    binding_period: BindingPeriod = strawberry.field(description="The length of the binding.")
     start_date: dt.date = strawberry.field(description="Default: the agreement date.")
     end_date: dt.date = strawberry.field(description=(
         "The binding's last day, INCLUSIVE: start + period − 1 day. Cancelling on or before "
@@ -99,10 +96,13 @@ class BindingInformation:
 
 @strawberry.type(description="Concurrent-usage based pricing of a subscription.")
 class ConcurrentUsageBasedPricing:
-    concurrent_usage: int
-    rate_percentage: Decimal
-    number_of_installed_items: int | None
-    concurrent_usage_billing_method: ConcurrentUsageBillingMethod
+    concurrent_usage: int = strawberry.field(description="The agreed concurrent usage (capacity).")
+    rate_percentage: Decimal = strawberry.field(
+        description="Percentage (0-100] of the price charged.")
+    number_of_installed_items: int | None = strawberry.field(
+        description="Installed items (BASED_ON_NUMBER_OF_INSTALLED_ITEMS).")
+    concurrent_usage_billing_method: ConcurrentUsageBillingMethod = strawberry.field(
+        description="How the billed quantity is counted.")
 
 
 @strawberry.type(description="A subscription's billing terms (seed: subscription_billing_terms).")
@@ -112,9 +112,12 @@ class BillingTerms:
     agreement_date: dt.date = strawberry.field(description="When the terms were agreed and signed.")
     billing_frequency: BillingFrequency | None = strawberry.field(
         description="Set for NORMAL schemes only.")
-    performed_on: dt.date | None
-    binding_information: BindingInformation | None
-    concurrent_usage_based_pricing: ConcurrentUsageBasedPricing | None
+    performed_on: dt.date | None = strawberry.field(
+        description="When the terms were recorded (audit).")
+    binding_information: BindingInformation | None = strawberry.field(
+        description="The binding (commitment) period, if any.")
+    concurrent_usage_based_pricing: ConcurrentUsageBasedPricing | None = strawberry.field(
+        description="Concurrent-usage pricing, under a concurrent-usage based scheme.")
     price_plan_id: strawberry.Private[uuid.UUID]
     scheme_id: strawberry.Private[uuid.UUID]
     performed_by_id: strawberry.Private[uuid.UUID | None]
@@ -143,11 +146,11 @@ class BillingTerms:
             scheme_id=row["scheme_id"], performed_by_id=row["performed_by_user_id"],
         )
 
-    @strawberry.field
+    @strawberry.field(description="The price plan the subscription is billed on.")
     async def price_plan(self, info: Info) -> PricePlan:
         return await load_price_plan(info, self.price_plan_id)
 
-    @strawberry.field
+    @strawberry.field(description="The billing term scheme (NORMAL or ONE_TIME, cycle day).")
     async def scheme(self, info: Info) -> BillingTermScheme:
         return await load_scheme(info, self.scheme_id)
 
@@ -165,9 +168,10 @@ class BillingTerms:
     "scheduled change has happened."))
 class Subscription(Node):
     id: strawberry.ID
-    subscription_number: str
-    status: SubscriptionStatus
-    start_date: dt.date
+    subscription_number: str = strawberry.field(
+        description="Unique per tenant (S00000001 when generated).")
+    status: SubscriptionStatus = strawberry.field(description="ACTIVE, SUSPENDED or CANCELLED.")
+    start_date: dt.date = strawberry.field(description="When the subscription starts.")
     cancelled_on: dt.date | None = strawberry.field(
         description="The effective date of the cancellation (items end on it).")
     row: strawberry.Private[RowMapping]
@@ -179,17 +183,19 @@ class Subscription(Node):
                    status=SubscriptionStatus(row["status"]), start_date=row["start_date"],
                    cancelled_on=row["cancelled_on"], row=row)
 
-    @strawberry.field
+    @strawberry.field(description=(
+        "The subscription owner: its contractedMrr counts this subscription."))
     async def owner_account(self, info: Info) -> Annotated[Account, strawberry.lazy(".accounts")]:
         return await load_account(info, self.row["owner_account_id"])
 
-    @strawberry.field
+    @strawberry.field(description=(
+        "The invoice owner: billed for this subscription (in the reseller model, the reseller)."))
     async def invoice_owner_account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy(".accounts")]:
         return await load_account(info, self.row["invoice_owner_account_id"])
 
-    @strawberry.field
+    @strawberry.field(description="How the subscription is billed (CRM.COM billing terms).")
     def billing_terms(self) -> BillingTerms:
         return BillingTerms.from_row(self.row)
 
@@ -243,9 +249,12 @@ class SubscriptionConnection:
 
 @strawberry.input(description="Narrows a subscriptions query; omitted fields do not filter.")
 class SubscriptionFilter:
-    owner_account_id: strawberry.ID | None = None
-    invoice_owner_account_id: strawberry.ID | None = None
-    status: SubscriptionStatus | None = None
+    owner_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only subscriptions this account owns.")
+    invoice_owner_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only subscriptions billed to this account.")
+    status: SubscriptionStatus | None = strawberry.field(
+        default=None, description="Only subscriptions with this status.")
 
 
 def owned_pages(info: Info) -> DataLoader[tuple[uuid.UUID, PageRequest], Page[RowMapping]]:
