@@ -1,4 +1,4 @@
-"""billgraph serve | migrate | tenant | key | user | worker."""
+"""billgraph serve | migrate | tenant | key | user | worker | import."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from billgraph import importer
 from billgraph.config import Settings, get_settings
 from billgraph.observability import configure_logging
 from billgraph.db.bootstrap import open_database, run_with_connection
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     user_create = user.add_parser("create", help="create a user (for performedBy); prints its id")
     user_create.add_argument("--tenant", required=True)
     user_create.add_argument("username")
+
+    importer.add_parser(commands)
 
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -148,7 +151,8 @@ def _print_result(settings: Settings, work: Any) -> int:
 
 
 COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "worker": cmd_worker,
-            "tenant": cmd_tenant, "key": cmd_key, "user": cmd_user}
+            "tenant": cmd_tenant, "key": cmd_key, "user": cmd_user,
+            "import": importer.cmd_import}
 
 if __name__ == "__main__":
     sys.exit(main())
