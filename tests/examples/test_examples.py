@@ -1,0 +1,148 @@
+"""Every example script runs against a started server (workers on), each with the API
+key of a fresh tenant, like a user following the README would run it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import LiveServer, start_server
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.fixture
+async def live(database_url: str) -> AsyncIterator[LiveServer]:
+    async with start_server(database_url, run_workers=True, worker_tick_seconds=0.1) as server:
+        yield server
+
+
+async def fresh_key(server: LiveServer) -> str:
+    return (await server.create_tenant(f"examples-{uuid.uuid4().hex[:8]}"))[1]
+
+
+async def start(server: LiveServer, key: str, script: str,
+                *args: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, "BILLGRAPH_URL": server.url, "BILLGRAPH_API_KEY": key}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLES / script), *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def example(server: LiveServer, script: str, *args: str) -> list[str]:
+    """Run an example to its end with a fresh tenant's key: its output lines."""
+    process = await start(server, await fresh_key(server), script, *args)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 180)
+    output = stdout.decode()
+    assert process.returncode == 0, f"{script}: {output}\n{stderr.decode()}"
+    return output.splitlines()
+
+
+def line(lines: list[str], start: str) -> str:
+    found = [ln for ln in lines if ln.startswith(start)]
+    assert found, f"no line starting with {start!r} in {lines}"
+    return found[0]
+
+
+async def test_reseller_month_end(live: LiveServer) -> None:
+    lines = await example(live, "reseller_month_end.py", "--month", "2026-01", "--refresh")
+    assert "catalog: plan FLEET" in lines
+    assert line(lines, "reseller ").endswith("and 10 end users flagged as partner accounts")
+    assert "orders: 30 created in parallel, 0 failed" in lines
+    assert line(lines, "bill run ").endswith(": COMPLETED, 1 invoice(s), total 960.00")
+    assert line(lines, "  invoice ").endswith(": 960.00 (POSTED, 60 lines)")
+    reseller = next(ln for ln in lines if ln.startswith("reseller A") and "balance" in ln)
+    assert "balance 960.00 USD" in reseller and "stale=false" in reseller
+    assert "lastMetricsUpdate=20" in reseller
+    assert "contractedMrr 96.00" in line(lines, "end user ")
+
+
+async def test_edi_batches(live: LiveServer) -> None:
+    lines = await example(live, "edi_batches.py", "--interval", "0.5", "--batches", "3",
+                          "--orders-per-batch", "5")
+    assert line(lines, "distributor ").endswith("a batch every 0.5 s")
+    assert [ln for ln in lines if ln.startswith("batch ")] == [
+        f"batch {n}: 5 orders processed, 0 failed" for n in (1, 2, 3)]
+    customer = line(lines, "  customer ")
+    assert "contractedMrr" in customer and customer.endswith("(synchronous)")
+    assert "stale=true" in line(lines, "  distributor ")  # deferred: a partner account
+
+
+async def test_edi_batches_from_a_drop_folder(live: LiveServer, tmp_path: Path) -> None:
+    for n in range(3):
+        (tmp_path / f"po-{n}.json").write_text(json.dumps({
+            "ediOrderId": f"PO-{n}", "customer": f"Haulage {n}", "date": "2026-01-05",
+            "trackers": n + 1}))
+    lines = await example(live, "edi_batches.py", "--batches", "1", "--edi-dir",
+                          str(tmp_path), "--verbose")
+    assert "batch 1: 3 orders processed, 0 failed" in lines
+    assert any(ln.startswith("  PO-2: customer ") and ln.endswith("contractedMrr 56.00")
+               for ln in lines)  # 3 trackers x 12.00 + support 20.00
+    assert sorted(p.name for p in (tmp_path / "processed").iterdir()) == [
+        "po-0.json", "po-1.json", "po-2.json"]
+
+
+async def test_standalone_invoice_migration(live: LiveServer) -> None:
+    lines = await example(live, "standalone_invoice_migration.py", "--invoices", "2500",
+                          "--refresh")
+    assert line(lines, "created 2500 invoices").split(" in ")[1].startswith("3 requests, 0 failed")
+    assert line(lines, "account A").endswith("flagged as a partner account")
+    assert any(ln.startswith("account A") and ln.endswith("has 2500 invoices") for ln in lines)
+    metrics = next(ln for ln in lines if ln.startswith("account A") and "balance" in ln)
+    assert "balance 92500.00 USD" in metrics and "stale=false" in metrics
+
+
+async def test_owner_transfer(live: LiveServer) -> None:
+    lines = await example(live, "owner_transfer.py", "--date", "2026-02-01", "--refresh")
+    assert "transfers: 12 concurrent orders succeeded, 0 failed" in lines
+    before = [ln for ln in lines if ln.startswith("before:")]
+    after = [ln for ln in lines if ln.startswith("after:")]
+    assert "contractedMrr 640.00" in before[0] and "contractedMrr 0.00" in before[1]
+    assert "contractedMrr 256.00" in after[0] and "contractedMrr 384.00" in after[1]
+
+
+async def test_live_dashboard_prints_each_change(live: LiveServer) -> None:
+    tenant_id, key = await live.create_tenant(f"dashboard-{uuid.uuid4().hex[:8]}")
+    from tests.support import Client
+
+    client = Client(live.http, key, tenant_id)
+    account = (await client.gql('mutation { createAccount(input: {name: "Watched", '
+                                'partnerAccount: true}) { id accountNumber } }'))["createAccount"]
+    process = await start(live, key, "live_dashboard.py", "--account", account["id"],
+                          "--max-events", "2")
+    assert process.stdout is not None
+    first = await asyncio.wait_for(process.stdout.readline(), 30)
+    assert first.decode().startswith("listening for metricsUpdated (account ")
+
+    async def poke() -> None:
+        """Writes and refreshes until the dashboard has had its two events."""
+        amount = 10
+        while process.returncode is None:
+            await client.gql("mutation($id: ID!, $a: Decimal!) { createPayment(input: "
+                             "{accountId: $id, amount: $a}) { id } }",
+                             {"id": account["id"], "a": f"{amount}.00"})
+            await client.gql("mutation($id: ID!) { refreshMetrics(accountId: $id) { stale } }",
+                             {"id": account["id"]})
+            amount += 1
+            await asyncio.sleep(0.3)
+
+    poker = asyncio.create_task(poke())
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        poker.cancel()
+    assert process.returncode == 0, stderr.decode()
+    events = stdout.decode().splitlines()
+    assert len(events) == 2, events
+    number = account["accountNumber"]
+    assert f" {number} (partner, Watched): balance 0.00, creditBalance " in events[0]
+    assert "stale false" in events[0]
+    assert f" {number} (partner, Watched): creditBalance " in events[1]
+    assert " -> " in events[1]
