@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from billgraph import graphiql
 from billgraph.config import Settings
 from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.db.migrate import alembic_config
@@ -51,7 +52,10 @@ def create_app(settings: Settings) -> Starlette:
     schema = build_schema(limits, introspection=settings.introspection,
                           observers=[observe(metrics, expose_sql_count=settings.expose_sql_count)])
     head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
-    graphql = BillgraphGraphQL(schema, state, graphiql=settings.graphiql)
+    assets = (graphiql.local_assets(settings.graphiql_assets, settings.data_dir)
+              if settings.graphiql else None)
+    graphql = BillgraphGraphQL(schema, state, graphiql=settings.graphiql,
+                               graphiql_html=graphiql.render(local=assets is not None))
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -80,6 +84,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", functools.partial(readiness, state, head)),
             Route("/metrics", functools.partial(metrics_endpoint, state, metrics)),
+            *graphiql.routes(assets),
         ],
         lifespan=lifespan,
     )

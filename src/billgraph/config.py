@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_page_size: int = 500
     default_page_size: int = 50
     graphiql: bool = Field(default=True, description="Serve GraphiQL on GET /graphql.")
+    graphiql_assets: Path | None = Field(
+        default=None, description="node_modules with GraphiQL's files (scripts/install-graphiql-"
+                                  "assets); default <data_dir>/graphiql/node_modules; absent: CDN.")
     introspection: bool = Field(default=True, description="Allow schema introspection.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest request body.")
     max_query_depth: int = 12

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -59,7 +59,8 @@ def unauthenticated(message: str) -> Response:
 
 
 class BillgraphGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema, state: AppState, *, graphiql: bool = True) -> None:
+    def __init__(self, schema: BaseSchema, state: AppState, *, graphiql: bool = True,
+                 graphiql_html: str | None = None) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
@@ -68,6 +69,13 @@ class BillgraphGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=20,
         )
         self.state = state
+        self.graphiql_html = graphiql_html
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our GraphiQL page (billgraph.graphiql), else Strawberry's."""
+        if self.graphiql_html is not None:
+            return HTMLResponse(self.graphiql_html)
+        return await super().render_graphql_ide(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope.setdefault("state", {})
