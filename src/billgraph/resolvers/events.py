@@ -22,8 +22,8 @@ FINISHED = (BillRunStatus.COMPLETED, BillRunStatus.FAILED)
 
 @strawberry.type(description="An account whose metrics were just recomputed, and the metrics.")
 class MetricsUpdate:
-    account: Account
-    metrics: AccountMetrics
+    account: Account = strawberry.field(description="The account whose metrics were recomputed.")
+    metrics: AccountMetrics = strawberry.field(description="The metrics as recomputed.")
 
 
 async def metrics_update(info: Info, account_id: uuid.UUID) -> MetricsUpdate | None:

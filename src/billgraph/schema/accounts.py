@@ -42,7 +42,7 @@ class AccountMetrics:
     contracted_mrr: Decimal = strawberry.field(description=(
         "MRR once every scheduled change has happened: open-ended recurring items of the "
         "non-cancelled subscriptions this account owns."))
-    currency: str
+    currency: str = strawberry.field(description="The account's currency (ISO 4217).")
     last_metrics_update: dt.datetime | None = strawberry.field(
         description="When these metrics were last computed.")
     stale: bool = strawberry.field(
@@ -72,14 +72,17 @@ async def load_metrics(info: Info, account_id: Any) -> AccountMetrics:
 @strawberry.type(description="A customer account: an invoice owner, a subscription owner, or both.")
 class Account(Node):
     id: strawberry.ID
-    account_number: str
-    name: str
-    currency: str
-    bill_cycle_day: int
+    account_number: str = strawberry.field(
+        description="Unique per tenant (A00000001 when generated).")
+    name: str = strawberry.field(description="The account's display name.")
+    currency: str = strawberry.field(
+        description="ISO 4217 code of the account's documents and metrics.")
+    bill_cycle_day: int = strawberry.field(
+        description="Day of the month (1-31) billing periods start on by default.")
     partner_account: bool = strawberry.field(description=(
         "A partner (reseller) account: its metrics are computed asynchronously, so "
         "concurrent writes to it never wait on each other."))
-    status: AccountStatus
+    status: AccountStatus = strawberry.field(description="ACTIVE or CANCELED.")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -125,25 +128,32 @@ class AccountConnection:
 
 @strawberry.input(description="Narrows an accounts query; omitted fields do not filter.")
 class AccountFilter:
-    partner_account: bool | None = None
-    status: AccountStatus | None = None
-    name_contains: str | None = None
+    partner_account: bool | None = strawberry.field(
+        default=None, description="Only partner (true) or other (false) accounts.")
+    status: AccountStatus | None = strawberry.field(
+        default=None, description="Only accounts with this status.")
+    name_contains: str | None = strawberry.field(
+        default=None, description=(
+        "Only accounts whose name contains this text (case-insensitive)."))
 
 
-@strawberry.input
+@strawberry.input(description="A new account.")
 class CreateAccountInput:
-    name: str
+    name: str = strawberry.field(description="The account's display name.")
     account_number: str | None = strawberry.field(
         default=None, description="Unique per tenant; generated (A00000001) when omitted.")
     currency: str | None = strawberry.field(
         default=None, description="ISO 4217 code; the tenant's default currency when omitted.")
     bill_cycle_day: int | None = strawberry.field(default=None, description="1–31, default 1.")
-    partner_account: bool | None = None
+    partner_account: bool | None = strawberry.field(
+        default=None, description="Flag as a partner account (default false).")
 
 
-@strawberry.input
+@strawberry.input(description="Changes to an account; omitted fields stay as they are.")
 class UpdateAccountInput:
-    name: str | None = None
-    bill_cycle_day: int | None = None
-    partner_account: bool | None = None
-    status: AccountStatus | None = None
+    name: str | None = strawberry.field(default=None, description="A new display name.")
+    bill_cycle_day: int | None = strawberry.field(
+        default=None, description="A new default billing cycle day (1-31).")
+    partner_account: bool | None = strawberry.field(
+        default=None, description="Flag or unflag as a partner account (like setPartner).")
+    status: AccountStatus | None = strawberry.field(default=None, description="ACTIVE or CANCELED.")

@@ -28,13 +28,15 @@ if TYPE_CHECKING:
 @strawberry.type(description="A line of an invoice; servicePeriodEnd is inclusive.")
 class InvoiceLine:
     id: strawberry.ID
-    description: str
-    quantity: Decimal
-    unit_price: Decimal
+    description: str = strawberry.field(description="The line's text.")
+    quantity: Decimal = strawberry.field(description="How many units.")
+    unit_price: Decimal = strawberry.field(description="Price per unit.")
     amount: Decimal = strawberry.field(
         description="quantity * unitPrice, rounded half-up to the currency's minor units.")
-    service_period_start: dt.date | None
-    service_period_end: dt.date | None
+    service_period_start: dt.date | None = strawberry.field(
+        description="First day of the service billed, if any.")
+    service_period_end: dt.date | None = strawberry.field(
+        description="Last day of the service billed (inclusive), if any.")
     product_id: strawberry.Private[uuid.UUID | None]
     subscription_id: strawberry.Private[uuid.UUID | None]
 
@@ -72,17 +74,20 @@ def job_errors(errors: list[dict[str, Any]] | None) -> list[JobError]:
 @strawberry.type(description="A bill run: bills every invoice owner among its accounts.")
 class BillRun:
     id: strawberry.ID
-    status: BillRunStatus
+    status: BillRunStatus = strawberry.field(description="PENDING, RUNNING, COMPLETED or FAILED.")
     target_date: dt.date = strawberry.field(
         description="Service periods starting on or before this date are billed.")
-    invoice_date: dt.date
+    invoice_date: dt.date = strawberry.field(description="The date of the invoices it creates.")
     accounts_total: int = strawberry.field(description="Invoice owners the run will bill.")
-    accounts_processed: int
-    invoices_created: int
-    total_amount: Decimal
+    accounts_processed: int = strawberry.field(description="Invoice owners billed so far.")
+    invoices_created: int = strawberry.field(description="Invoices created so far.")
+    total_amount: Decimal = strawberry.field(
+        description="Sum of the amounts of the invoices created so far.")
     created_at: dt.datetime
-    finished_at: dt.datetime | None
-    errors: list[JobError]
+    finished_at: dt.datetime | None = strawberry.field(
+        description="When the run completed or failed.")
+    errors: list[JobError] = strawberry.field(
+        description="Why the run, or an account of it, failed.")
 
     @classmethod
     def from_row(cls, row: RowMapping) -> BillRun:
@@ -101,13 +106,17 @@ class BillRun:
     "credit memos applied; 0 once canceled."))
 class Invoice(Node):
     id: strawberry.ID
-    invoice_number: str
-    invoice_date: dt.date
-    due_date: dt.date
-    status: DocumentStatus
+    invoice_number: str = strawberry.field(
+        description="Unique per tenant (INV00000001 when generated).")
+    invoice_date: dt.date = strawberry.field(description="The invoice's date.")
+    due_date: dt.date = strawberry.field(
+        description="When payment is due (not before the invoice date).")
+    status: DocumentStatus = strawberry.field(
+        description="DRAFT, POSTED or CANCELED; only posted invoices count in metrics.")
     amount: Decimal = strawberry.field(description="The sum of the lines' amounts.")
-    balance: Decimal
-    currency: str
+    balance: Decimal = strawberry.field(
+        description="What is still owed: the amount less what was applied; 0 once canceled.")
+    currency: str = strawberry.field(description="ISO 4217 code (the account's currency).")
     account_id: strawberry.Private[uuid.UUID]
     bill_run_id: strawberry.Private[uuid.UUID | None]
 
@@ -157,26 +166,30 @@ class InvoiceConnection:
 
 @strawberry.input(description="Narrows an invoices query; omitted fields do not filter.")
 class InvoiceFilter:
-    account_id: strawberry.ID | None = None
-    status: DocumentStatus | None = None
+    account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only this account's invoices.")
+    status: DocumentStatus | None = strawberry.field(
+        default=None, description="Only invoices with this status.")
 
 
 @strawberry.input(description="A free invoice line.")
 class InvoiceLineInput:
-    description: str
-    unit_price: Decimal
-    product_code: str | None = None
+    description: str = strawberry.field(description="The line's text (not empty).")
+    unit_price: Decimal = strawberry.field(description="Price per unit.")
+    product_code: str | None = strawberry.field(
+        default=None, description="A product of the catalog, if the line is for one.")
     quantity: Decimal | None = strawberry.field(default=None, description="> 0, default 1.")
-    service_period_start: dt.date | None = None
+    service_period_start: dt.date | None = strawberry.field(
+        default=None, description="First day of the service billed.")
     service_period_end: dt.date | None = strawberry.field(
         default=None, description="Inclusive; not before servicePeriodStart.")
 
 
 @strawberry.input(description="A standalone invoice: free lines, no subscription.")
 class StandaloneInvoiceInput:
-    account_id: strawberry.ID
-    invoice_date: dt.date
-    lines: list[InvoiceLineInput]
+    account_id: strawberry.ID = strawberry.field(description="The invoice owner.")
+    invoice_date: dt.date = strawberry.field(description="The invoice's date.")
+    lines: list[InvoiceLineInput] = strawberry.field(description="At least one line.")
     due_date: dt.date | None = strawberry.field(
         default=None, description="Default: the invoice date; never before it.")
     invoice_number: str | None = strawberry.field(
@@ -207,5 +220,7 @@ StandaloneInvoiceInput.__strawberry_definition__.from_input = _standalone_from_i
 
 @strawberry.type(description="The outcome of one input item: the invoice, or its errors.")
 class InvoiceResult:
-    invoice: Invoice | None
-    errors: list[JobError]
+    invoice: Invoice | None = strawberry.field(
+        description="The invoice created; null when the item failed.")
+    errors: list[JobError] = strawberry.field(
+        description="Why the item failed; empty when it succeeded.")

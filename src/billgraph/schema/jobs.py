@@ -20,11 +20,11 @@ from .orders import Order, load_order
 class Job:
     id: strawberry.ID
     kind: str = strawberry.field(description="order (createOrderAsync) or bill_run.")
-    status: JobStatus
+    status: JobStatus = strawberry.field(description="PENDING, RUNNING, SUCCEEDED or FAILED.")
     errors: list[JobError] = strawberry.field(description="Why it FAILED (nothing was written).")
     created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
+    started_at: dt.datetime | None = strawberry.field(description="When a worker first started it.")
+    finished_at: dt.datetime | None = strawberry.field(description="When it succeeded or failed.")
     attempt: int = strawberry.field(description="How many times it has been claimed.")
     order_id: strawberry.Private[uuid.UUID | None]
 

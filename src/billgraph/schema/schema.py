@@ -22,6 +22,7 @@ from billgraph.resolvers.subscriptions import SubscriptionQueries
 from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
 
+from .docs import describe_conventions
 from .extensions import WriteScope, apply_code
 from .limits import Limits, query_limits
 from .scalars import DecimalScalar
@@ -50,13 +51,15 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
     extensions: list[Any] = [*(observers or []), query_limits(limits or Limits()), WriteScope]
     if not introspection:
         extensions.insert(0, DisableIntrospection)
-    return BillgraphSchema(
+    built = BillgraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=SubscriptionRoot,
         config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
         extensions=extensions,
     )
+    describe_conventions(built._schema)
+    return built
 
 
 schema = build_schema()

@@ -18,10 +18,10 @@ from .subscriptions import Subscription
     "An account at a glance: its metrics, the subscriptions it owns, its invoices (every "
     "status) and its payments."))
 class AccountSummary:
-    account: Account
+    account: Account = strawberry.field(description="The account.")
     account_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
+    @strawberry.field(description="The account's metrics.")
     async def metrics(self, info: Info) -> AccountMetrics:
         return await load_metrics(info, self.account_id)
 

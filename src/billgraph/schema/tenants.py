@@ -26,8 +26,9 @@ class TenantSettings:
 @strawberry.type(description="The tenant of the API key: everything is scoped to it.")
 class Tenant:
     id: strawberry.ID
-    name: str
-    settings: TenantSettings
+    name: str = strawberry.field(description="The tenant's unique name.")
+    settings: TenantSettings = strawberry.field(
+        description="The tenant's settings (updateTenantSettings changes them).")
 
     @classmethod
     def from_row(cls, row: Any) -> Tenant:
@@ -44,14 +45,17 @@ class Tenant:
 
 @strawberry.input(description="A custom period: name CUSTOM1..CUSTOM5, unit DAY/WEEK/MONTH, count.")
 class CustomPeriodInput:
-    name: str
-    unit: str
-    count: int
+    name: str = strawberry.field(description="CUSTOM1 .. CUSTOM5.")
+    unit: str = strawberry.field(description="DAY, WEEK or MONTH.")
+    count: int = strawberry.field(description="How many units make the period (1 or more).")
 
 
 @strawberry.input(description="Tenant settings to change; omitted fields stay as they are.")
 class TenantSettingsInput:
-    metrics_refresh_interval_seconds: int | None = None
-    default_currency: str | None = None
+    metrics_refresh_interval_seconds: int | None = strawberry.field(
+        default=None, description=(
+        "How often, at most, a stale partner account is refreshed (default 3600)."))
+    default_currency: str | None = strawberry.field(
+        default=None, description="ISO 4217 code for new accounts and plans without one.")
     custom_periods: list[CustomPeriodInput] | None = strawberry.field(
         default=None, description="Replaces the whole list of custom periods.")

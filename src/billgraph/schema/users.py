@@ -9,7 +9,7 @@ from sqlalchemy import RowMapping
 @strawberry.type(description="A person of the tenant, named in billing terms' performedBy.")
 class User:
     id: strawberry.ID
-    username: str
+    username: str = strawberry.field(description="Unique per tenant.")
 
     @classmethod
     def from_row(cls, row: RowMapping) -> User:
