@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from billgraph.services.billing import facts
 from tests.api.bill_run_support import (
     GET,
     START,
@@ -181,3 +182,44 @@ async def test_a_read_key_cannot_start_a_run(client: Client, server: LiveServer)
     read_key = await server.create_key(client.tenant_id, "read")
     error = await client.error(START, {"input": {"targetDate": "2026-01-01"}}, key=read_key)
     assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_subscription_that_cannot_be_billed_is_reported_and_the_rest_billed(
+        client: Client, server: LiveServer, seat: None) -> None:
+    settings = "mutation($p: [CustomPeriodInput!]) { updateTenantSettings(input: " \
+               "{customPeriods: $p}) { id } }"
+    await client.gql(settings, {"p": [{"name": "CUSTOM1", "unit": "MONTH", "count": 2}]})
+    customer = await account(client, "Customer")
+    broken = await subscribe(client, customer, "2026-01-01", frequency="CUSTOM1")
+    fine = await subscribe(client, customer, "2026-01-01")
+    await client.gql(settings, {"p": []})  # CUSTOM1 is no longer defined
+    run = await bill(client, server, "2026-01-01")
+    assert (run["status"], run["invoicesCreated"], run["totalAmount"]) == (
+        "COMPLETED", 1, "10.00")
+    assert run["errors"] == [{"code": "BAD_USER_INPUT", "message": (
+        f"subscription {broken['subscriptionNumber']}: custom period CUSTOM1 is not "
+        "defined for this tenant")}]
+    [invoice] = await invoices(client, customer)
+    assert [d for d, *_ in lines(invoice)] == [f"Seat ({fine['subscriptionNumber']})"]
+
+
+async def test_an_unexpected_failure_fails_the_run_and_its_job(
+        client: Client, server: LiveServer, seat: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    customer = await account(client, "Customer")
+    await subscribe(client, customer, "2026-01-01")
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(facts, "load_facts", broken)
+    run = await bill(client, server, "2026-01-01")
+    assert run["status"] == "FAILED" and run["finishedAt"]
+    assert run["errors"] == [{"code": "INTERNAL",
+                              "message": f"internal error; bill run id {run['id']}"}]
+    [job] = await server.sql("SELECT status, errors FROM jobs WHERE kind = 'bill_run'")
+    assert job["status"] == "FAILED" and job["errors"][0]["code"] == "INTERNAL"
+    assert await invoices(client, customer) == []
+    # a new run, once the cause is gone, bills it
+    monkeypatch.undo()
+    assert (await bill(client, server, "2026-01-01"))["invoicesCreated"] == 1
