@@ -65,6 +65,30 @@ async def test_a_reseller_gets_one_invoice_for_its_end_users_at_every_frequency(
     assert stale["metrics"]["stale"] is True
 
 
+async def test_a_product_added_mid_quarter_is_co_termed(
+        client: Client, server: LiveServer) -> None:
+    await plan(client, "Q", ("SEAT", "RECURRING", "10.00", "MONTHLY"),
+               ("DESK", "RECURRING", "4.50", "MONTHLY"))
+    customer = await account(client, "Customer")
+    sub = await subscribe(client, customer, "2026-01-01", plan_code="Q", frequency="QUARTERLY",
+                          items=[{"productCode": "SEAT"}])
+    number = sub["subscriptionNumber"]
+    await order(client, customer, number, {"type": "ADD_PRODUCT", "effectiveDate": "2026-02-16",
+                                           "item": {"productCode": "DESK"}})
+    run = await bill(client, server, "2026-04-01")
+    [invoice] = await invoices(client, customer)
+    assert lines(invoice) == [
+        # the subscription's quarters: 3 x 10.00 = 30.00 each
+        (f"Seat ({number})", "2026-01-01", "2026-03-31", "30.00"),
+        (f"Seat ({number})", "2026-04-01", "2026-06-30", "30.00"),
+        # the desk bills the rest of the first quarter: 3 x 4.50 = 13.50 a quarter, Feb 16
+        # to Mar 31 is 13 + 31 = 44 of 90 days: 13.50 x 44/90 = 6.60; then with the seat
+        (f"Desk ({number})", "2026-02-16", "2026-03-31", "6.60"),
+        (f"Desk ({number})", "2026-04-01", "2026-06-30", "13.50"),
+    ]
+    assert run["totalAmount"] == invoice["amount"] == "80.10"
+
+
 async def test_cycle_day_31_across_february(client: Client, server: LiveServer) -> None:
     await plan(client, "PLAN", ("SEAT", "RECURRING", "31.00", "MONTHLY"))
     customer = await account(client, "Customer")

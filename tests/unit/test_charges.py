@@ -98,6 +98,23 @@ def test_quarterly_prices_a_monthly_price_per_quarter() -> None:
     assert charges[1].unit_price == Decimal("30.00")
 
 
+def test_an_item_added_mid_quarter_is_co_termed_with_the_subscription() -> None:
+    # The subscription's quarters run Jan 1..Mar 31, Apr 1..Jun 30 (cycle day 1). An item
+    # added on Feb 16 bills the rest of that quarter: Feb 16..Mar 31 is 13 + 31 = 44 of
+    # its 31 + 28 + 31 = 90 days, 30 x 44/90 = 14.666... -> 14.67; then Apr 1..Jun 30.
+    t = terms("QUARTERLY", start_date=D("2026-01-01"))
+    charges = run([item("2026-02-16")], t, "2026-04-01")
+    assert lines(charges) == [("2026-02-16", "2026-03-31", "14.67"),
+                              ("2026-04-01", "2026-06-30", "30.00")]
+    # Monthly periods are the same either way (Feb 16..28: 10 x 13/28 = 4.64); weekly
+    # ones run from the item's start.
+    assert lines(run([item("2026-02-16")], terms(start_date=D("2026-01-01")),
+                     "2026-02-16")) == [("2026-02-16", "2026-02-28", "4.64")]
+    weekly = terms("WEEKLY", start_date=D("2026-01-01"))
+    assert lines(run([item("2026-02-16")], weekly, "2026-02-16")) == [
+        ("2026-02-16", "2026-02-22", "2.31")]
+
+
 def test_weekly_periods_run_from_the_item_start() -> None:
     # monthly 10.00 billed WEEKLY = 10 x 12/52 = 2.3077 → 2.31 per week, each rounded on
     # its own; weeks start on the item's start (a Wednesday), whatever the cycle day.
@@ -290,8 +307,11 @@ def facts(draw: st.DrawFn) -> tuple[Item, Terms]:
               price=Decimal(draw(st.integers(min_value=0, max_value=100_000))) / 100,
               price_period=draw(st.sampled_from(FREQUENCIES)), start_date=start,
               end_date=None if end is None else start + timedelta(days=end))
+    subscription_start = draw(st.none() | st.integers(min_value=0, max_value=400).map(
+        lambda back: start - timedelta(days=back)))
     t = terms(draw(st.sampled_from(FREQUENCIES)), draw(st.integers(min_value=1, max_value=31)),
-              suspensions=tuple(sorted(suspensions, key=lambda s: s[0])))
+              suspensions=tuple(sorted(suspensions, key=lambda s: s[0])),
+              start_date=subscription_start)
     return it, t
 
 
@@ -346,3 +366,21 @@ def test_whole_periods_cost_the_price_per_period(case: tuple[Item, Terms], targe
     assert len(amounts) <= 1  # every period after the first is whole and costs the same
     if charges:
         assert abs(charges[0].amount) <= max(amounts | {charges[0].amount})
+
+
+def test_owner_charges_groups_by_invoice_owner_and_skips_other_currencies() -> None:
+    from billgraph.services.billing.facts import Facts
+    from billgraph.services.billing.invoicing import owner_charges
+
+    other = uuid.UUID(int=3)
+    t = terms(owners=((D("2026-01-01"), A), (D("2026-02-01"), B), (D("2026-03-01"), other)))
+    facts = Facts(terms={SUB: t}, plan_currency={SUB: "USD"}, items=[item("2026-01-01")])
+    by_owner, errors = owner_charges(facts, {A: "USD", B: "EUR"}, target=D("2026-03-01"),
+                                     custom=CUSTOM)
+    # January is A's; February would be B's but B bills in EUR; March's owner is not
+    # in this batch (billed in its own turn)
+    assert {o: [c.period_start for c in cs] for o, cs in by_owner.items()} == {
+        A: [D("2026-01-01")]}
+    assert errors == [{"code": "BAD_USER_INPUT", "message": (
+        f"subscription S00000001 is priced in USD but its invoice owner {B} is billed in "
+        "EUR; it was not billed")}]

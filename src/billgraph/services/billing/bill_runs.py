@@ -1,11 +1,13 @@
 """Bill runs (SPEC §6): create one (PENDING, queued as a job), and run it.
 
-A run bills its invoice owners in id order, each in its own short transaction
-(`invoicing.write_invoice`): one invoice per owner with what is new since the last
-run (`charges.py`), and the run's progress in the same statement. So a crash loses
-nothing and the run resumes after the last owner it committed (`last_account_id`);
-even a re-run from scratch bills nothing twice, because the ledger's key admits each
-(item, period, revision) once.
+A run bills its invoice owners in id order, a batch of them at a time, the owners of
+a batch side by side, each in its own short transaction (`invoicing.write_invoice`):
+one invoice per owner with what is new since the last run (`charges.py`), its
+metrics, and the run's counters. When a batch is done the run's cursor
+(`last_account_id`) moves to its last owner. So a crash loses nothing: a resumed run
+continues after the cursor and skips the owners it already invoiced; and even a new
+run bills nothing twice, because the ledger's key admits each (item, period,
+revision) once.
 
 Facts are read a batch of owners at a time (`facts.load_facts`, a few set-based
 statements), outside the write transactions: a fact that changes meanwhile is billed

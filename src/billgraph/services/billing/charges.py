@@ -16,8 +16,10 @@ Rules (SPEC §4, §6):
 
 * RECURRING items bill in advance, one charge per service period
   (``periods.service_periods``: month-based periods aligned to the billing cycle
-  day, the first one partial; day/week-based ones from the item's start). The
-  price per period is ``periods.price_per_period`` of the item's price.
+  day, the first one partial; day/week-based ones from the item's start). Periods
+  of several months are the subscription's (counted from its start), so an item
+  added mid-quarter is co-termed with the others. The price per period is
+  ``periods.price_per_period`` of the item's price.
 * A period is prorated by days (``periods.prorate``) when the item ends inside it
   (end date exclusive), and suspended days are cut out of it.
 * Concurrent-usage pricing replaces the quantity of a recurring item by the billed
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -96,6 +98,7 @@ class Terms:
     owners: tuple[tuple[date, uuid.UUID], ...] = ()
     suspensions: tuple[tuple[date, date | None], ...] = ()
     usage: tuple[tuple[date, int], ...] = ()
+    start_date: date | None = None  # the subscription's: where its periods are counted from
 
     def invoice_owner_on(self, day: date) -> uuid.UUID:
         """The invoice owner effective on ``day``: the latest owner change on or
@@ -229,7 +232,7 @@ def _once(item: Item, terms: Terms, custom: CustomPeriods, target: date, currenc
         shown = (key, key)
     else:
         length = _length(terms.billing_frequency, custom, terms)
-        first, _ = next(periods.service_periods(key, length, terms.cycle_day, key))
+        first, _ = next(_service_periods(item, terms, length, key))
         shown = (first.start, first.last_day)
     in_service = item.end_date is None or item.end_date > item.start_date
     quantity, rate = _quantity_and_rate(item, terms, ServicePeriod(key, key + ONE_DAY))
@@ -238,6 +241,25 @@ def _once(item: Item, terms: Terms, custom: CustomPeriods, target: date, currenc
     charge = _charge(item, terms, billed, key, should, shown, shown, quantity,
                      round_exact(unit, currency))
     return [charge] if charge is not None else []
+
+
+def _service_periods(item: Item, terms: Terms, length: periods.PeriodLength,
+                     until: date) -> Iterator[tuple[ServicePeriod, ServicePeriod]]:
+    """``periods.service_periods`` of the item, except that periods of several months
+    (QUARTERLY, ...) are those of the subscription: an item added in the middle of a
+    quarter bills the rest of that quarter, then quarters along with the others."""
+    anchor = terms.start_date
+    if length.unit is not periods.PeriodUnit.MONTH or length.count == 1 or (
+            anchor is None or anchor >= item.start_date):
+        yield from periods.service_periods(item.start_date, length, terms.cycle_day, until)
+        return
+    whole = periods.cycle_period_containing(item.start_date, length, terms.cycle_day, anchor)
+    part = ServicePeriod(item.start_date, whole.end)
+    while part.start <= until:
+        yield part, whole
+        whole = ServicePeriod(whole.end,
+                              periods.advance(whole.end, length, anchor_day=terms.cycle_day))
+        part = whole
 
 
 @lru_cache(maxsize=4096)
@@ -269,7 +291,7 @@ def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, cu
     whole_amount, unit_price = _round(amount, currency), _round(per_period * rate, currency)
     plain = not terms.suspensions
     charges: list[Charge] = []
-    for part, whole in periods.service_periods(item.start_date, length, terms.cycle_day, until):
+    for part, whole in _service_periods(item, terms, length, until):
         if varying:
             quantity, rate = _quantity_and_rate(item, terms, part)
             amount = per_period * rate * quantity

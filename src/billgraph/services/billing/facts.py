@@ -40,7 +40,8 @@ ORDER BY id
 """)
 
 SUBSCRIPTIONS = text("""
-SELECT s.id, s.subscription_number, s.invoice_owner_account_id, s.billing_cycle_day,
+SELECT s.id, s.subscription_number, s.invoice_owner_account_id, s.start_date,
+       s.billing_cycle_day,
        s.billing_frequency, sch.type AS scheme_type, s.cu_concurrent_usage,
        s.cu_rate_percentage, s.cu_installed_items, s.cu_billing_method,
        pp.currency AS plan_currency
@@ -139,6 +140,7 @@ def _terms(row: Any, history: dict[str, list[Any]]) -> Terms:
         subscription_id=row.id, subscription_number=row.subscription_number,
         invoice_owner_id=row.invoice_owner_account_id, cycle_day=row.billing_cycle_day,
         billing_frequency=row.billing_frequency, one_time=row.scheme_type == "ONE_TIME",
+        start_date=row.start_date,
         concurrent=concurrent,
         owners=tuple((h.day, h.account_id) for h in history["owner"]),
         suspensions=tuple((h.day, h.until) for h in history["suspension"]),

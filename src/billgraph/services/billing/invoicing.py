@@ -1,5 +1,5 @@
 """A bill run's work for one invoice owner: its charges, and one statement that writes
-the invoice, its lines, their ledger entries and the run's progress.
+the invoice, its lines and their ledger entries; then the run's counters and cursor.
 
 The ledger key (tenant, item, period start, revision) is what makes billing exactly
 once: a concurrent run that computed the same difference inserts the same key, and
