@@ -23,6 +23,7 @@ from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
 
 from .docs import describe_conventions
+from .document_cache import document_cache
 from .extensions import WriteScope, apply_code
 from .limits import Limits, query_limits
 from .scalars import DecimalScalar
@@ -48,7 +49,8 @@ class BillgraphSchema(strawberry.Schema):
 
 def build_schema(limits: Limits | None = None, *, introspection: bool = True,
                  observers: list[Any] | None = None) -> strawberry.Schema:
-    extensions: list[Any] = [*(observers or []), query_limits(limits or Limits()), WriteScope]
+    extensions: list[Any] = [*(observers or []), query_limits(limits or Limits()),
+                             document_cache(), WriteScope]
     if not introspection:
         extensions.insert(0, DisableIntrospection)
     built = BillgraphSchema(
