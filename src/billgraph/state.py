@@ -27,6 +27,7 @@ class AppState:
     engine: AsyncEngine
     events: EventHub
     _keys: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
+    _reader: AsyncEngine | None = field(default=None, init=False, repr=False)
 
     async def write(self, tenant_id: uuid.UUID, work: Callable[[Writer], Awaitable[T]]) -> T:
         """Run `work` in one write transaction (retried on lock competition)."""
@@ -38,8 +39,20 @@ class AppState:
         )
 
     def read(self) -> AsyncConnection:
-        """A short connection for one resolver or loader (never shared across fields)."""
-        return self.engine.connect()
+        """A short connection for one resolver or loader (never shared across fields).
+
+        In autocommit: each statement is its own transaction — the same snapshot per
+        statement as READ COMMITTED gives inside one — without the BEGIN and ROLLBACK
+        round trips a transaction around the reads would cost."""
+        return self.reader.connect()
+
+    @property
+    def reader(self) -> AsyncEngine:
+        """The engine's pool, handing out autocommit connections."""
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return reader
 
     async def authenticate(self, token: str) -> Principal | None:
         """The key's tenant and scope; cached for a few seconds (keys are looked up by hash)."""

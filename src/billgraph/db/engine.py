@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine, AsyncSession
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 
 def async_url(url: str) -> str:
@@ -18,15 +27,50 @@ def asyncpg_dsn(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# A pooled connection idle for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 1.0
+
+
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "billgraph"}},
     )
+    ping_when_idle(engine)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine) -> None:
+    """Hand out only live connections, like `pool_pre_ping`, without its price under load.
+
+    pool_pre_ping pings on EVERY checkout, and SQLAlchemy's asyncpg ping is BEGIN, `;`,
+    ROLLBACK: three round trips, twice per mutation (its write, then its read), which
+    cost more than the mutation's own statements (bench/RESULTS.md). A connection
+    checked in less than IDLE_PING_SECONDS ago was just used successfully; one that sat
+    idle longer — across a database restart, say — is pinged; one whose socket is
+    already known closed is replaced without a round trip. A failed ping makes the pool
+    discard the connection and check out another (the documented DisconnectionError
+    protocol of pool events)."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise exc.DisconnectionError("the connection is closed")
+        since = record.info.get("checked_in_at")
+        if since is not None and time.monotonic() - since > IDLE_PING_SECONDS:
+            try:
+                dbapi_connection.ping()
+            except Exception as error:
+                raise exc.DisconnectionError(f"the idle connection failed a ping: {error}") \
+                    from error
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
