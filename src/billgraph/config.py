@@ -20,8 +20,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".billgraph"), description="Embedded PostgreSQL home.")
     host: str = "127.0.0.1"
     port: int = 8000
-    pool_size: int = Field(default=20, description="Database connections per process.")
-    pool_overflow: int = 10
+    pool_size: int = Field(default=30, description=(
+        "Database connections per process, kept open. Past them a request waits for one: "
+        "overflow connections would be opened and closed per burst, each costing a "
+        "backend start and the driver's type introspection."))
+    pool_overflow: int = 0
     lock_timeout_ms: int = Field(
         default=2000, description="How long a write waits for an account's metrics lock per try."
     )
