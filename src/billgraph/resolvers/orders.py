@@ -108,13 +108,13 @@ class OrderMutations:
     async def create_order(self, info: Info, input: CreateOrderInput,
                            idempotency_key: str | None = None) -> Order:
         data = order_input(input)
+        payload = orders.to_json(data) if idempotency_key is not None else None
 
         async def work(writer: Writer) -> dict[str, str]:
             async def create() -> dict[str, str]:
                 return {"id": str(await orders.create_order(writer, data))}
 
-            return await idempotent(writer, idempotency_key, "createOrder",
-                                    orders.to_json(data), create)
+            return await idempotent(writer, idempotency_key, "createOrder", payload, create)
 
         result = await info.context.state.write(info.context.tenant_id, work)
         return await fetch_order(info, uuid.UUID(result["id"]))

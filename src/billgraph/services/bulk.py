@@ -16,6 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 Columns = Sequence[tuple[str, str]]  # (column, PostgreSQL type)
 
 
+def unnest(columns: Columns, rows: Sequence[Sequence[Any]], *,
+           prefix: str = "c") -> tuple[str, dict[str, list[Any]]]:
+    """`unnest(...) AS v(columns)` over `rows` and its parameters (named `prefix`0, 1, ...),
+    to use as a FROM item (e.g. in a part of a WITH statement)."""
+    casts = ", ".join(f"CAST(:{prefix}{n} AS {kind}[])" for n, (_, kind) in enumerate(columns))
+    names = ", ".join(name for name, _ in columns)
+    return (f"unnest({casts}) AS v({names})",
+            {f"{prefix}{n}": [row[n] for row in rows] for n in range(len(columns))})
+
+
 def _arrays(columns: Columns, rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
     return {f"c{n}": [row[n] for row in rows] for n in range(len(columns))}
 

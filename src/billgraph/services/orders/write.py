@@ -1,4 +1,4 @@
-"""Writing an applied order: one statement per table, whatever the number of rows."""
+"""Writing an applied order: two statements, whatever the number of rows and tables."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import bulk
-from billgraph.services.accounts import next_number
 from billgraph.services.errors import Conflict
 
 from .actions import Applied, Sub
@@ -43,14 +42,20 @@ ACTION_COLUMNS = [("id", "uuid"), ("order_id", "uuid"), ("subscription_id", "uui
                   ("position", "int"), ("type", "text"), ("effective_date", "date")]
 
 
-async def next_numbers(conn: AsyncConnection, sequence: str, prefix: str, n: int) -> list[str]:
-    """`n` generated numbers from one sequence, in one statement (never a lock)."""
-    if n == 0:
-        return []
-    values = (await conn.execute(
-        text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)"),
-        {"seq": sequence, "n": n})).scalars()
-    return [f"{prefix}{value:08d}" for value in sorted(values)]
+NUMBERS = text("""
+SELECT CASE WHEN :order THEN nextval('order_number_seq') END AS order_number,
+       ARRAY(SELECT nextval('subscription_number_seq') FROM generate_series(1, :subs))
+           AS subscription_numbers""")
+
+
+async def _numbers(conn: AsyncConnection, order: bool, subs: int) -> tuple[str | None, list[str]]:
+    """A generated order number (when `order`) and `subs` subscription numbers: one
+    statement, from sequences (never a lock)."""
+    if not order and not subs:
+        return None, []
+    row = (await conn.execute(NUMBERS, {"order": order, "subs": subs})).one()
+    return (f"O{row.order_number:08d}" if order else None,
+            [f"S{value:08d}" for value in sorted(row.subscription_numbers)])
 
 
 def _subscription_row(sub: Sub) -> tuple[object, ...]:
@@ -67,58 +72,105 @@ def _subscription_row(sub: Sub) -> tuple[object, ...]:
     )
 
 
+class _Statement:
+    """One INSERT/UPDATE per table as the parts of a single WITH statement: the rows of
+    each part travel as arrays (bulk.unnest), so an order is written in one round trip
+    whatever its size."""
+
+    def __init__(self, tenant_id: uuid.UUID) -> None:
+        self.parts: list[str] = []
+        self.params: dict[str, object] = {"t": tenant_id}
+
+    def add(self, name: str, sql: str) -> None:
+        self.parts.append(f"{name} AS ({sql})")
+
+    def rows(self, name: str, columns: bulk.Columns, rows: list[tuple[object, ...]]) -> str:
+        source, params = bulk.unnest(columns, rows, prefix=f"{name}_")
+        self.params.update(params)
+        return source
+
+    def insert(self, name: str, table: str, columns: bulk.Columns,
+               rows: list[tuple[object, ...]]) -> None:
+        """Insert only once the order and its new subscriptions are in (`ok`): a row must
+        not reference a subscription a taken number kept out (the call then fails with
+        CONFLICT and rolls back)."""
+        if rows:
+            names = ", ".join(n for n, _ in columns)
+            self.add(name, f"INSERT INTO {table} (tenant_id, {names}) "
+                           f"SELECT CAST(:t AS uuid), {names} "
+                           f"FROM {self.rows(name, columns, rows)}, ok WHERE ok.ok")
+
+    def update(self, name: str, table: str, columns: bulk.Columns,
+               rows: list[tuple[object, ...]], touch: str = "") -> None:
+        if rows:
+            sets = ", ".join(f"{n} = v.{n}" for n, _ in columns[1:])
+            self.add(name, f"UPDATE {table} t SET {sets}{touch} "
+                           f"FROM {self.rows(name, columns, rows)}, ok "
+                           "WHERE ok.ok AND t.tenant_id = CAST(:t AS uuid) AND t.id = v.id")
+
+
 async def write_order(writer: Writer, order_number: str | None, order_date: date,
                       account_id: uuid.UUID, applied: Applied) -> uuid.UUID:
-    """Insert the order and everything its actions do; the order's id."""
+    """Insert the order and everything its actions do (two statements: the generated
+    numbers, then all the rows); the order's id."""
     conn, tenant_id = writer.conn, writer.tenant_id
-    number = order_number or await next_number(conn, "order_number_seq", "O")
     new_subs = [s for s in applied.subs if s.new]
     unnumbered = [s for s in new_subs if s.number is None]
-    for sub, generated in zip(unnumbered, await next_numbers(
-            conn, "subscription_number_seq", "S", len(unnumbered)), strict=True):
-        sub.number = generated
+    generated, sub_numbers = await _numbers(conn, order_number is None, len(unnumbered))
+    number = order_number or generated
+    assert number is not None
+    for sub, sub_number in zip(unnumbered, sub_numbers, strict=True):
+        sub.number = sub_number
     order_id = new_id()
-    inserted = (await conn.execute(
-        text("INSERT INTO orders (tenant_id, id, order_number, order_date, account_id) "
-             "VALUES (:t, :id, :num, :day, :account) "
-             "ON CONFLICT (tenant_id, order_number) DO NOTHING RETURNING id"),
-        {"t": tenant_id, "id": order_id, "num": number, "day": order_date,
-         "account": account_id})).first()
-    if inserted is None:
-        raise Conflict(f"order number {number!r} is already taken", field="orderNumber")
 
-    result = await bulk.insert(
-        conn, "subscriptions", tenant_id, SUBSCRIPTION_COLUMNS,
-        [_subscription_row(s) for s in new_subs],
-        suffix="ON CONFLICT (tenant_id, subscription_number) DO NOTHING "
-               "RETURNING subscription_number")
-    taken = {s.number for s in new_subs} - set(result.scalars() if result else ())
+    out = _Statement(tenant_id)
+    out.params.update({"order_id": order_id, "num": number, "day": order_date,
+                       "account": account_id, "new_subs": len(new_subs)})
+    out.add("o", "INSERT INTO orders (tenant_id, id, order_number, order_date, account_id) "
+                 "VALUES (CAST(:t AS uuid), CAST(:order_id AS uuid), CAST(:num AS text), "
+                 "CAST(:day AS date), CAST(:account AS uuid)) "
+                 "ON CONFLICT (tenant_id, order_number) DO NOTHING RETURNING id")
+    inserted_subs = "ARRAY[]::text[]"
+    if new_subs:
+        names = ", ".join(n for n, _ in SUBSCRIPTION_COLUMNS)
+        source = out.rows("s", SUBSCRIPTION_COLUMNS, [_subscription_row(s) for s in new_subs])
+        out.add("s", f"INSERT INTO subscriptions (tenant_id, {names}) "
+                     f"SELECT CAST(:t AS uuid), {names} FROM {source} "
+                     "ON CONFLICT (tenant_id, subscription_number) DO NOTHING "
+                     "RETURNING subscription_number")
+        inserted_subs = "ARRAY(SELECT subscription_number FROM s)"
+    out.add("ok", "SELECT EXISTS (SELECT FROM o) AND "
+                  + ("(SELECT count(*) FROM s) = :new_subs" if new_subs else "true") + " AS ok")
+    out.update("su", "subscriptions", SUBSCRIPTION_CHANGES,
+               [(s.id, s.status, s.owner, s.invoice_owner, s.cancelled_on, s.binding_end)
+                for s in applied.subs if not s.new and s.changed],
+               touch=", updated_at = now()")
+    items = [(s, i) for s in applied.subs for i in s.items]
+    out.insert("i", "subscription_items", ITEM_COLUMNS, [
+        (i.id, s.id, i.product_id, i.charge_type, i.quantity, i.price, i.price_period,
+         i.start_date, i.end_date, i.mrr, i.replaces_item_id) for s, i in items if i.new])
+    out.update("iu", "subscription_items", [("id", "uuid"), ("end_date", "date")],
+               [(i.id, i.end_date) for _, i in items if i.ended])
+    out.insert("w", "subscription_owners", OWNER_COLUMNS, [
+        (new_id(), s.id, day, owner, invoice_owner)
+        for (_, day), (s, owner, invoice_owner) in applied.owners.items()])
+    suspensions = [(s, p) for s in applied.subs for p in s.suspensions]
+    out.insert("p", "subscription_suspensions", SUSPENSION_COLUMNS, [
+        (p.id, s.id, p.suspend_date, p.resume_date) for s, p in suspensions if p.new])
+    out.update("pu", "subscription_suspensions", [("id", "uuid"), ("resume_date", "date")],
+               [(p.id, p.resume_date) for _, p in suspensions if not p.new])
+    out.insert("a", "order_actions", ACTION_COLUMNS, [
+        (new_id(), order_id, a.subscription.id, a.position, a.type, a.effective_date)
+        for a in applied.actions])
+    row = (await conn.execute(text(
+        f"WITH {', '.join(out.parts)} SELECT EXISTS (SELECT FROM o) AS order_inserted, "
+        f"{inserted_subs} AS inserted"), out.params)).one()
+
+    if not row.order_inserted:
+        raise Conflict(f"order number {number!r} is already taken", field="orderNumber")
+    taken = {s.number for s in new_subs} - set(row.inserted)
     for sub in new_subs:
         if sub.number in taken:
             raise Conflict(f"subscription number {sub.number!r} is already taken",
                            field=f"{sub.at}.subscriptionNumber")
-    await bulk.update(
-        conn, "subscriptions", tenant_id, SUBSCRIPTION_CHANGES,
-        [(s.id, s.status, s.owner, s.invoice_owner, s.cancelled_on, s.binding_end)
-         for s in applied.subs if not s.new and s.changed],
-        touch=", updated_at = now()")
-
-    items = [(s, i) for s in applied.subs for i in s.items]
-    await bulk.insert(conn, "subscription_items", tenant_id, ITEM_COLUMNS, [
-        (i.id, s.id, i.product_id, i.charge_type, i.quantity, i.price, i.price_period,
-         i.start_date, i.end_date, i.mrr, i.replaces_item_id) for s, i in items if i.new])
-    await bulk.update(conn, "subscription_items", tenant_id, [("id", "uuid"), ("end_date", "date")],
-                      [(i.id, i.end_date) for _, i in items if i.ended])
-    await bulk.insert(conn, "subscription_owners", tenant_id, OWNER_COLUMNS, [
-        (new_id(), s.id, day, owner, invoice_owner)
-        for (_, day), (s, owner, invoice_owner) in applied.owners.items()])
-    suspensions = [(s, p) for s in applied.subs for p in s.suspensions]
-    await bulk.insert(conn, "subscription_suspensions", tenant_id, SUSPENSION_COLUMNS, [
-        (p.id, s.id, p.suspend_date, p.resume_date) for s, p in suspensions if p.new])
-    await bulk.update(conn, "subscription_suspensions", tenant_id,
-                      [("id", "uuid"), ("resume_date", "date")],
-                      [(p.id, p.resume_date) for _, p in suspensions if not p.new])
-    await bulk.insert(conn, "order_actions", tenant_id, ACTION_COLUMNS, [
-        (new_id(), order_id, a.subscription.id, a.position, a.type, a.effective_date)
-        for a in applied.actions])
     return order_id
