@@ -114,39 +114,34 @@ async def lock_and_recompute(
     return await recompute(conn, tenant_id, ids)
 
 
+# FOR SHARE: writers never block each other here, but setPartner (an UPDATE of the
+# account) waits for writes in flight, so the flag cannot change under us. The partner
+# accounts get their stale mark in the same statement.
+TOUCH = text("""
+WITH acc AS (
+    SELECT id, partner_account FROM accounts
+    WHERE tenant_id = :tenant AND id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR SHARE),
+marks AS (
+    INSERT INTO metrics_stale_marks (tenant_id, id, account_id)
+    SELECT :tenant, m.mark_id, m.account_id
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:mark_ids AS uuid[])) AS m(account_id, mark_id)
+    JOIN acc ON acc.id = m.account_id
+    WHERE acc.partner_account)
+SELECT id, partner_account FROM acc
+""")
+
+
 async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
     """Call at the end of a write that changed documents of these accounts."""
     ids = sorted(set(account_ids))
     if not ids:
         return
-    # FOR SHARE: writers never block each other here, but setPartner (an UPDATE of
-    # the account) waits for writes in flight, so the flag cannot change under us.
     rows = await writer.conn.execute(
-        text("SELECT id, partner_account FROM accounts WHERE tenant_id = :tenant "
-             "AND id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR SHARE"),
-        {"tenant": writer.tenant_id, "ids": ids},
-    )
-    partner: list[uuid.UUID] = []
-    synchronous: list[uuid.UUID] = []
-    for account_id, is_partner in rows:
-        (partner if is_partner else synchronous).append(account_id)
-    if partner:
-        await mark_stale(writer.conn, writer.tenant_id, partner)
+        TOUCH, {"tenant": writer.tenant_id, "ids": ids, "mark_ids": [new_id() for _ in ids]})
+    synchronous = [account_id for account_id, is_partner in rows if not is_partner]
     if synchronous:
         await lock_and_recompute(writer.conn, writer.tenant_id, synchronous)
         writer.recomputed.update(synchronous)
-
-
-async def mark_stale(
-    conn: AsyncConnection, tenant_id: uuid.UUID, account_ids: Sequence[uuid.UUID]
-) -> None:
-
-    await conn.execute(
-        text("INSERT INTO metrics_stale_marks (tenant_id, id, account_id) "
-             "SELECT :tenant, unnest(CAST(:mark_ids AS uuid[])), unnest(CAST(:ids AS uuid[]))"),
-        {"tenant": tenant_id, "ids": list(account_ids),
-         "mark_ids": [new_id() for _ in account_ids]},
-    )
 
 
 async def create_row(conn: AsyncConnection, tenant_id: uuid.UUID, account_id: uuid.UUID,
