@@ -533,7 +533,8 @@ async def _send_all(options: Options, api: Api, sha: str, account_id: str, progr
         progress.invoices += created
         progress.error_rows += error_rows
         bar.update(batch.rows)
-        bar.set_postfix(invoices=progress.invoices, errors=progress.error_rows, refresh=False)
+        bar.set_postfix(invoices=str(progress.invoices), errors=str(progress.error_rows),
+                        refresh=False)
 
     producer = asyncio.create_task(produce())
     consumers = [asyncio.create_task(consume()) for _ in range(options.concurrency)]
