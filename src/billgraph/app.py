@@ -40,7 +40,8 @@ def create_app(settings: Settings) -> Starlette:
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (the CLI starts the embedded one)")
     engine = make_engine(settings.database_url, pool_size=settings.pool_size,
-                         max_overflow=settings.pool_overflow)
+                         max_overflow=settings.pool_overflow,
+                         lock_timeout_ms=settings.lock_timeout_ms)
     state = AppState(settings=settings, engine=engine,
                      events=EventHub(asyncpg_dsn(settings.database_url)))
     limits = Limits(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,

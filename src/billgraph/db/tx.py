@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from billgraph.db.engine import LOCK_TIMEOUT_KEY
 from billgraph.services.errors import LockCompetition
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ async def write(
     for attempt in range(retries):
         try:
             async with engine.begin() as conn:
-                await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+                if conn.info.get(LOCK_TIMEOUT_KEY) != lock_timeout_ms:
+                    await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
                 writer = Writer(conn, tenant_id)
                 result = await work(writer)
         except DBAPIError as error:
