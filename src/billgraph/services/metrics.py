@@ -115,8 +115,10 @@ async def lock_and_recompute(
 
 
 # FOR SHARE: writers never block each other here, but setPartner (an UPDATE of the
-# account) waits for writes in flight, so the flag cannot change under us. The partner
-# accounts get their stale mark in the same statement.
+# account) waits for writes in flight, so the flag cannot change under us. In the same
+# statement the partner accounts get their stale mark, and the metrics rows of the others
+# are locked (after every account, in id order as lock_and_recompute does; the count
+# makes the statement lock them all).
 TOUCH = text("""
 WITH acc AS (
     SELECT id, partner_account FROM accounts
@@ -126,8 +128,12 @@ marks AS (
     SELECT :tenant, m.mark_id, m.account_id
     FROM unnest(CAST(:ids AS uuid[]), CAST(:mark_ids AS uuid[])) AS m(account_id, mark_id)
     JOIN acc ON acc.id = m.account_id
-    WHERE acc.partner_account)
-SELECT id, partner_account FROM acc
+    WHERE acc.partner_account),
+locked AS (
+    SELECT account_id FROM account_metrics
+    WHERE tenant_id = :tenant AND account_id IN (SELECT id FROM acc WHERE NOT partner_account)
+    ORDER BY account_id FOR UPDATE)
+SELECT id, partner_account, (SELECT count(*) FROM locked) AS locked FROM acc
 """)
 
 
@@ -138,9 +144,11 @@ async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
         return
     rows = await writer.conn.execute(
         TOUCH, {"tenant": writer.tenant_id, "ids": ids, "mark_ids": [new_id() for _ in ids]})
-    synchronous = [account_id for account_id, is_partner in rows if not is_partner]
+    synchronous = [row.id for row in rows if not row.partner_account]
     if synchronous:
-        await lock_and_recompute(writer.conn, writer.tenant_id, synchronous)
+        # locked by TOUCH; recomputed in a new statement, whose snapshot includes every
+        # write committed before the lock
+        await recompute(writer.conn, writer.tenant_id, synchronous)
         writer.recomputed.update(synchronous)
 
 
