@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     max_fields: int = 1000
     max_query_cost: int = 50_000
     max_tokens: int = 10_000
+    ws_init_timeout_seconds: float = Field(
+        default=10.0, description="Websockets: close a connection without connection_init "
+                                  "after this long (4408).")
+    max_subscriptions_per_connection: int = Field(
+        default=20, description="Websockets: a subscription beyond this many running on one "
+                                "connection gets an error message.")
     run_workers: bool = Field(
         default=True, description="Run the job runner and metrics refresher inside `serve`."
     )

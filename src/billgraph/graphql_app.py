@@ -65,8 +65,9 @@ class BillgraphGraphQL(GraphQL[Context, None]):
             schema,
             graphql_ide="graphiql" if graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=20,
+            connection_init_wait_timeout=timedelta(
+                seconds=state.settings.ws_init_timeout_seconds),
+            max_subscriptions_per_connection=state.settings.max_subscriptions_per_connection,
         )
         self.state = state
         self.graphiql_html = graphiql_html
