@@ -46,7 +46,9 @@ def create_app(settings: Settings) -> Starlette:
                      events=EventHub(asyncpg_dsn(settings.database_url)))
     limits = Limits(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
                     max_fields=settings.max_fields, max_cost=settings.max_query_cost,
-                    max_tokens=settings.max_tokens, default_page=settings.default_page_size)
+                    max_tokens=settings.max_tokens, default_page=settings.default_page_size,
+                    max_query_length=settings.max_query_length,
+                    max_field_pairs=settings.max_field_pairs)
     metrics = Metrics()
     if settings.expose_sql_count:
         count_statements(engine)

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     max_fields: int = 1000
     max_query_cost: int = 50_000
     max_tokens: int = 10_000
+    max_query_length: int = Field(
+        default=256 * 1024, description="Longest GraphQL document, in characters (variables "
+                                        "are not counted: send large values as variables).")
+    max_field_pairs: int = Field(
+        default=2_000, description="Pairs of same-named fields (or fragment spreads) in one "
+                                   "selection set that validation would compare.")
     ws_init_timeout_seconds: float = Field(
         default=10.0, description="Websockets: close a connection without connection_init "
                                   "after this long (4408).")

@@ -12,6 +12,7 @@ from billgraph.db.tx import Writer
 from billgraph.schema.billing import BillRun
 from billgraph.schema.common import parse_id
 from billgraph.services.billing import bill_runs, usage
+from billgraph.services.errors import BadUserInput
 from billgraph.services.idempotency import idempotent
 
 
@@ -25,6 +26,19 @@ class BillRunInput:
         default=None, description="Bill only these accounts; default every invoice owner.")
     auto_post: bool | None = strawberry.field(
         default=None, description="Post the invoices (default true); false leaves DRAFTs.")
+
+
+MAX_YEARS_AHEAD = 10  # billing further in advance only makes huge invoices (found by fuzzing)
+
+
+def check_target_date(target_date: dt.date) -> dt.date:
+    today = dt.datetime.now(dt.UTC).date()
+    if target_date.year - today.year > MAX_YEARS_AHEAD or (
+            target_date.year - today.year == MAX_YEARS_AHEAD
+            and (target_date.month, target_date.day) > (today.month, today.day)):
+        raise BadUserInput("targetDate", f"must be at most {MAX_YEARS_AHEAD} years after "
+                                         "today: a bill run bills in advance up to its target")
+    return target_date
 
 
 async def fetch_bill_run(info: Info, run_id: uuid.UUID) -> BillRun:
@@ -48,7 +62,7 @@ class BillRunMutations:
     async def bill_run(self, info: Info, input: BillRunInput,
                        idempotency_key: str | None = None) -> BillRun:
         data = bill_runs.BillRunInput(
-            target_date=input.target_date, invoice_date=input.invoice_date,
+            target_date=check_target_date(input.target_date), invoice_date=input.invoice_date,
             account_ids=None if input.account_ids is None else [
                 parse_id(a, "account", f"accountIds[{i}]")
                 for i, a in enumerate(input.account_ids)],

@@ -1,0 +1,71 @@
+"""A fresh migrated database for a bench command: on DATABASE_URL's server, or on an
+embedded PostgreSQL started in a temporary directory (removed afterwards)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from billgraph.db.engine import asyncpg_dsn, make_engine
+from billgraph.db.migrate import upgrade
+from billgraph.services import tenants
+
+
+@contextlib.contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, migrated database (dropped afterwards)."""
+    external = os.environ.get("DATABASE_URL")
+    embedded = None
+    tmp = None
+    if external:
+        admin_url = make_url(external).set(database="postgres").render_as_string(
+            hide_password=False)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from billgraph.db.embedded import EmbeddedPostgres
+        tmp = Path(tempfile.mkdtemp(prefix=f"billgraph-{prefix}-"))
+        embedded = EmbeddedPostgres(tmp, fast=True)
+        embedded.start()
+        admin_url = embedded.url("postgres")
+    name = f"billgraph_{prefix}_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if embedded is not None:
+            embedded.stop()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def new_tenant(url: str, name: str) -> tuple[uuid.UUID, str]:
+    """A tenant with a write key (the key is shown only here)."""
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            tenant_id = await tenants.create_tenant(conn, name)
+            return tenant_id, await tenants.create_key(conn, tenant_id, "write")
+    finally:
+        await engine.dispose()
