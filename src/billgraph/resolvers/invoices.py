@@ -18,7 +18,7 @@ from billgraph.schema.billing import (
     job_errors,
 )
 from billgraph.schema.common import PageInfo, parse_id
-from billgraph.services import invoices, standalone_invoices
+from billgraph.services import accounts, invoices, standalone_invoices
 from billgraph.services.idempotency import idempotent
 from billgraph.services.pagination import page_request
 
@@ -84,6 +84,10 @@ class InvoiceQueries:
                         if filter and filter.account_id is not None else None),
             status=filter.status.value if filter and filter.status else None,
         )
+        if filters.account_id is not None:  # another tenant's account is NOT_FOUND
+            async with info.context.state.read() as conn:
+                await accounts.get_account(conn, info.context.tenant_id, filters.account_id,
+                                           field="filter.accountId")
         return await invoice_connection(info, first, after, filters)
 
 

@@ -12,7 +12,7 @@ from billgraph.schema.subscriptions import (
     SubscriptionConnection,
     SubscriptionFilter,
 )
-from billgraph.services import subscriptions
+from billgraph.services import accounts, subscriptions
 from billgraph.services.errors import NotFound
 from billgraph.services.pagination import page_request
 
@@ -47,6 +47,13 @@ class SubscriptionQueries:
                     filter.invoice_owner_account_id, "account", "filter.invoiceOwnerAccountId")
             filters.status = filter.status.value if filter.status else None
         async with info.context.state.read() as conn:
+            # an account of another tenant (or none) is NOT_FOUND, as everywhere else
+            for account_id, field in ((filters.owner_account_id, "filter.ownerAccountId"),
+                                      (filters.invoice_owner_account_id,
+                                       "filter.invoiceOwnerAccountId")):
+                if account_id is not None:
+                    await accounts.get_account(conn, info.context.tenant_id, account_id,
+                                               field=field)
             result = await subscriptions.list_subscriptions(conn, info.context.tenant_id, page,
                                                             filters)
         return SubscriptionConnection.from_page(result)
