@@ -62,6 +62,9 @@ class EventHub:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _listener: Any = None
     delivered: int = 0
+    # set when a job is queued (in any process sharing the database): job runners waiting
+    # for work wake at once instead of at their next tick
+    jobs: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         if self.dsn is None:
@@ -82,6 +85,10 @@ class EventHub:
         for account_id in account_ids:
             await self.publish(Event("metrics", tenant_id, account_id))
 
+    async def job_queued(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
+        """Call once the transaction that queued the job has committed."""
+        await self.publish(Event("job", tenant_id, job_id))
+
     async def publish(self, event: Event) -> None:
         if self._outbox is None:
             self.deliver(event)
@@ -90,6 +97,9 @@ class EventHub:
 
     def deliver(self, event: Event) -> None:
         self.delivered += 1
+        if event.channel == "job":
+            self.jobs.set()
+            return
         for queue, channel, tenant_id in list(self._subscribers):
             if channel == event.channel and tenant_id == event.tenant_id:
                 try:

@@ -76,6 +76,8 @@ class BillRunMutations:
                 data.target_date, data.invoice_date, data.account_ids, data.auto_post], create)
 
         result = await info.context.state.write(info.context.tenant_id, work)
+        await info.context.state.events.job_queued(info.context.tenant_id,
+                                                   uuid.UUID(result["id"]))
         return await fetch_bill_run(info, uuid.UUID(result["id"]))
 
     @strawberry.mutation(description=(

@@ -137,6 +137,8 @@ class OrderMutations:
                                     enqueue)
 
         result = await info.context.state.write(info.context.tenant_id, work)
+        await info.context.state.events.job_queued(info.context.tenant_id,
+                                                   uuid.UUID(result["id"]))
         async with info.context.state.read() as conn:
             row = await jobs.get_job(conn, info.context.tenant_id, uuid.UUID(result["id"]))
         assert row is not None

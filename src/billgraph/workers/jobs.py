@@ -10,7 +10,6 @@ marks the job FAILED with its code and message, any other error FAILED as INTERN
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -55,13 +54,25 @@ async def job_runner(state: AppState, stopping: asyncio.Event) -> None:
 
 async def _slot(state: AppState, stopping: asyncio.Event, me: str) -> None:
     while not stopping.is_set():
+        state.events.jobs.clear()  # a job queued from now on wakes the wait below
         async with state.engine.begin() as conn:
             job = await jobs.claim(conn, me, LEASE_SECONDS)
         if job is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), state.settings.worker_tick_seconds)
+            await _idle(state, stopping)
             continue
         await run_job(state, job)
+
+
+async def _idle(state: AppState, stopping: asyncio.Event) -> None:
+    """Until the next tick, a job is queued, or the workers stop."""
+    waits = [asyncio.ensure_future(stopping.wait()),
+             asyncio.ensure_future(state.events.jobs.wait())]
+    try:
+        await asyncio.wait(waits, timeout=state.settings.worker_tick_seconds,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def coded(error: BillgraphError) -> dict[str, Any]:
