@@ -1,4 +1,4 @@
-"""billgraph serve | migrate | tenant | key | user | worker | import."""
+"""billgraph serve | migrate | tenant | key | user | worker | import | bench."""
 
 from __future__ import annotations
 
@@ -52,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     user_create.add_argument("username")
 
     importer.add_parser(commands)
+
+    bench = commands.add_parser("bench", help="run the benchmarks (bench/ of a source checkout) "
+                                              "and append the table to bench/RESULTS.md")
+    bench.add_argument("--quick", action="store_true",
+                       help="small sizes: check errors and SQL counts, not timings")
+    bench.add_argument("--only", help="comma-separated benchmarks "
+                                      "(orders,invoices,refresh,bill_runs,reads)")
+    bench.add_argument("--no-record", action="store_true", help="do not write bench/RESULTS.md")
 
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -150,9 +158,25 @@ def _print_result(settings: Settings, work: Any) -> int:
     return 0
 
 
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    """`python -m bench` in the source tree this billgraph runs from."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "__main__.py").exists():
+        print("error: the benchmarks live in bench/ of a source checkout, which is not here "
+              f"(billgraph runs from {root}, an installed wheel?): clone the repository, "
+              "`pip install -e '.[test]'` and run `billgraph bench` there", file=sys.stderr)
+        return 2
+    argv = [sys.executable, "-m", "bench"] + (["--quick"] if args.quick else []) + (
+        ["--only", args.only] if args.only else []) + (["--no-record"] if args.no_record else [])
+    return subprocess.run(argv, cwd=root).returncode
+
+
 COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "worker": cmd_worker,
             "tenant": cmd_tenant, "key": cmd_key, "user": cmd_user,
-            "import": importer.cmd_import}
+            "import": importer.cmd_import, "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,88 @@
+"""billgraph's benchmarks (issue 6): `billgraph bench [--quick]` or `python -m bench`.
+
+Starts `billgraph serve` in a subprocess on a fresh database of an embedded PostgreSQL
+in a temporary data directory (or of DATABASE_URL's server), runs every benchmark
+against it over HTTP, prints ONE table — each figure with the ceiling measured in the
+same run and the ratio — and appends it to bench/RESULTS.md with the date, the commit
+and the machine.
+
+--quick: small sizes, a minute or two; checks the properties that must always hold
+(zero errors, a flat SQL statement count, exact metrics, complete bill runs) and exits
+non-zero when one does not. Timings are printed but not judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+
+from .harness import Bench, Report, Server, append_results, bench_database, machine
+
+# name → module of this package with `async def run(bench)`, in the order they run;
+# refresh measures the account the invoices benchmark filled
+SCENARIOS = {"orders": "orders", "invoices": "invoices", "refresh": "refresh",
+             "bill_runs": "bill_run_api", "reads": "reads"}
+
+
+async def run_all(url: str, names: list[str], report: Report) -> None:
+    server = Server(url)
+    await server.start()
+    bench = Bench(quick=report.quick, database_url=url, server=server, report=report)
+    try:
+        for name in names:
+            started = time.perf_counter()
+            module = importlib.import_module(f"{__package__}.{SCENARIOS[name]}")
+            runner: Callable[[Bench], Awaitable[None]] = module.run
+            try:
+                await runner(bench)
+            except Exception as failure:  # report it, run the others
+                traceback.print_exc()
+                report.violations.append(f"{name} failed: {type(failure).__name__}: {failure}")
+            print(f"  ({name}: {time.perf_counter() - started:.0f} s)", flush=True)
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="billgraph bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes; check errors and SQL counts, not timings")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--no-record", action="store_true",
+                        help="do not append the table to bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    if "refresh" in names and "invoices" not in names:
+        names.insert(names.index("refresh"), "invoices")  # refresh uses its account
+
+    report = Report(quick=args.quick)
+    started_at = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    print(f"billgraph bench ({'quick' if args.quick else 'full'}) on {machine()}", flush=True)
+    with bench_database() as url:
+        asyncio.run(run_all(url, names, report))
+    seconds = time.perf_counter() - started
+    print("\n" + report.table())
+    for note in report.notes:
+        print(f"- {note}")
+    if not args.no_record:
+        append_results(report, started_at, seconds)
+        print(f"\n(appended to bench/RESULTS.md; {seconds:.0f} s)")
+    if report.violations:
+        print("\nFAILED:\n" + "\n".join(f"  - {v}" for v in report.violations), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,499 @@
+"""The benchmark harness: a real server process, HTTP clients, percentiles, the table.
+
+Every benchmark runs against `billgraph serve` started as a subprocess (uvicorn, one
+worker process, the background workers on) on a fresh migrated database of an
+embedded PostgreSQL in a temporary data directory (`bench._database`), or of
+DATABASE_URL's server. The server runs with BILLGRAPH_EXPOSE_SQL_COUNT=true, so every
+response carries `extensions.sqlStatements`.
+
+Each figure is reported with a ceiling measured in the same run on the same machine
+(the same rows written by raw asyncpg, COPY, or one INSERT … SELECT), because the
+machine is shared and absolute timings drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from billgraph.db.engine import asyncpg_dsn
+
+from ._database import fresh_database, new_tenant
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "RESULTS.md"
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of `values`; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+@dataclass
+class Load:
+    """What a closed-loop load produced: completed requests, errors, latencies."""
+
+    done: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)  # the first few error messages
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed else 0.0
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.samples) < 3:
+            self.samples.append(message[:300])
+
+    def summary(self, unit: str) -> str:
+        return (f"{self.rate:,.0f} {unit}/s, p50 {percentile(self.latencies, 50) * 1000:.0f} ms, "
+                f"p99 {percentile(self.latencies, 99) * 1000:.0f} ms, {self.errors} errors")
+
+
+async def closed_loop(clients: int, seconds: float | None, count: int | None,
+                      request: Callable[[int, int], Awaitable[str | None]]) -> Load:
+    """`clients` concurrent loops calling `request(client, n)` (None: success, else an error
+    message) until `seconds` have passed or `count` requests were started in all."""
+    load = Load()
+    started = time.perf_counter()
+    deadline = started + seconds if seconds is not None else None
+    issued = 0
+
+    async def loop(client: int) -> None:
+        nonlocal issued
+        while True:
+            if deadline is not None and time.perf_counter() >= deadline:
+                return
+            if count is not None and issued >= count:
+                return
+            n = issued
+            issued += 1
+            t0 = time.perf_counter()
+            try:
+                failure = await request(client, n)
+            except Exception as exc:  # every failure is counted, not raised
+                failure = f"{type(exc).__name__}: {exc}"
+            load.latencies.append(time.perf_counter() - t0)
+            if failure is None:
+                load.done += 1
+            else:
+                load.error(failure)
+
+    await asyncio.gather(*(loop(c) for c in range(clients)))
+    load.elapsed = time.perf_counter() - started
+    return load
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass
+class Row:
+    """One line of the table: a figure, the ceiling it is compared with, the target."""
+
+    name: str
+    result: str
+    ceiling: str  # what the ceiling is and its figure
+    ratio: float | None  # result / ceiling (throughput) or ceiling / result (time)
+    target: str
+    holds: bool | None  # None: not judged (quick mode does not judge timings)
+
+
+@dataclass
+class Report:
+    quick: bool
+    rows: list[Row] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)  # zero-error / flat-SQL properties
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        verdict = {True: "holds", False: "MISSED", None: "-"}[row.holds]
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+        print(f"  [{row.name}] {row.result} | ceiling {row.ceiling} | ratio {ratio} | "
+              f"{row.target}: {verdict}", flush=True)
+
+    def require(self, ok: bool, what: str) -> bool:
+        """A property every run must have (checked in quick mode too)."""
+        if not ok:
+            self.violations.append(what)
+            print(f"  VIOLATION: {what}", flush=True)
+        return ok
+
+    def judge(self, ok: bool) -> bool | None:
+        """A timing target: judged in a full run only."""
+        return None if self.quick else ok
+
+    def table(self) -> str:
+        lines = ["| benchmark | result | ceiling (same run) | ratio | target | holds |",
+                 "|---|---|---|---|---|---|"]
+        for r in self.rows:
+            ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
+            verdict = {True: "yes", False: "**no**", None: "-"}[r.holds]
+            lines.append(f"| {r.name} | {r.result} | {r.ceiling} | {ratio} | {r.target} | "
+                         f"{verdict} |")
+        return "\n".join(lines)
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    ram = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
+                break
+    return f"{os.cpu_count()} CPUs ({model}){ram}, Python {platform.python_version()}"
+
+
+def commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=BENCH_DIR, capture_output=True, text=True).stdout.strip()
+        return head + ("+uncommitted changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_average() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
+def append_results(report: Report, started: dt.datetime, seconds: float) -> None:
+    mode = "quick" if report.quick else "full"
+    header = (f"\n### {started:%Y-%m-%d %H:%M} UTC — commit {commit()} — {mode} run\n\n"
+              f"Machine: {machine()}; load average at the end {load_average()}; "
+              f"the run took {seconds:.0f} s.\n\n")
+    notes = "".join(f"- {n}\n" for n in report.notes)
+    body = header + report.table() + "\n" + (f"\n{notes}" if notes else "")
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by `billgraph bench`.\n")
+    with RESULTS.open("a") as out:
+        out.write(body)
+
+
+# ---------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`billgraph serve` in a subprocess on the bench database."""
+
+    def __init__(self, database_url: str, **settings: str) -> None:
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = Path(tempfile.gettempdir()) / f"billgraph-bench-server-{self.port}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self) -> None:
+        env = {**os.environ, "DATABASE_URL": self.database_url,
+               "BILLGRAPH_EXPOSE_SQL_COUNT": "true", "BILLGRAPH_LOG_LEVEL": "WARNING",
+               "BILLGRAPH_GRAPHIQL": "false",
+               **{f"BILLGRAPH_{k.upper()}": v for k, v in self.settings.items()}}
+        self.process = self._spawn(env)
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            for _ in range(600):
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the server exited; see {self.log}")
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the server did not start in 60 s")
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "billgraph.cli", "serve", "--port", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.log.exists() and self.log.stat().st_size == 0:
+            self.log.unlink()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- clients
+
+
+class GraphQLError(Exception):
+    pass
+
+
+class Client:
+    """GraphQL over HTTP with one tenant's write key: `lanes` httpx clients, one keep-alive
+    connection each, so N concurrent loops are N independent HTTP clients. (One shared
+    httpx.AsyncClient serving 32 concurrent requests spent ~6 ms of CPU per request in
+    its connection pool on the bench machine — more than the server — and starved the
+    server of the machine's two cores.)"""
+
+    def __init__(self, url: str, key: str, lanes: int = 32) -> None:
+        self.url, self.key = url, key
+        self.lanes = [httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=300,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1,
+                                keepalive_expiry=2.0))  # before the server closes it (5 s)
+            for _ in range(lanes)]
+
+    async def close(self) -> None:
+        for lane in self.lanes:
+            await lane.aclose()
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None, *,
+                   lane: int = 0) -> tuple[dict[str, Any], int]:
+        http = self.lanes[lane % len(self.lanes)]
+        response = await http.post("/graphql", json={"query": query,
+                                                     "variables": variables or {}})
+        return response.json(), response.status_code
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, *,
+                  lane: int = 0) -> Any:
+        """The data of a request that must succeed."""
+        body, status = await self.post(query, variables, lane=lane)
+        if body.get("errors") or status != 200:
+            raise GraphQLError(str(body.get("errors") or body)[:1000])
+        return body["data"]
+
+    async def attempt(self, query: str, variables: dict[str, Any] | None = None, *,
+                      lane: int = 0) -> str | None:
+        """None when the request succeeded, else its error (for closed_loop)."""
+        body, status = await self.post(query, variables, lane=lane)
+        if body.get("errors") or status != 200:
+            return str(body.get("errors") or body)
+        return None
+
+
+# ---------------------------------------------------------------- one bench run
+
+
+@dataclass
+class Bench:
+    """Everything a benchmark module needs: sizes, the database, the server, the report."""
+
+    quick: bool
+    database_url: str
+    server: Server
+    report: Report
+    shared: dict[str, Any] = field(default_factory=dict)  # what one benchmark leaves another
+
+    @property
+    def dsn(self) -> str:
+        return asyncpg_dsn(self.database_url)
+
+    async def tenant(self, name: str) -> tuple[uuid.UUID, Client]:
+        """A fresh tenant and a client with its write key."""
+        tenant_id, key = await new_tenant(self.database_url, f"{name}-{uuid.uuid4().hex[:8]}")
+        return tenant_id, Client(self.server.url, key)
+
+    async def cpu_meter(self) -> CpuMeter:
+        """A CpuMeter of the server, this process and the bench database's cluster."""
+        if "postmaster" not in self.shared:
+            self.shared["postmaster"] = await postmaster_pid(self.dsn)
+        return CpuMeter(self.server.pid, self.shared["postmaster"])
+
+    async def pool(self, size: int) -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(self.dsn, min_size=size, max_size=size)
+        assert pool is not None
+        return pool
+
+    async def sql(self, query: str, *args: Any) -> Any:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+
+@contextlib.contextmanager
+def bench_database() -> Iterator[str]:
+    with fresh_database("bench") as url:
+        yield url
+
+
+# ---------------------------------------------------------------- shared setup
+
+FLEET = """mutation { createPricePlan(input: {code: "FLEET", name: "Fleet", charges: [
+  {productCode: "TRACKER", chargeType: RECURRING, price: "12.00"},
+  {productCode: "SUPPORT", chargeType: RECURRING, price: "60.00", pricePeriod: QUARTERLY},
+  {productCode: "SIM", chargeType: RECURRING, price: "3.00"}]}) { id } }"""
+
+
+async def fleet_catalog(client: Client) -> None:
+    """Products TRACKER, SUPPORT, SIM in plan FLEET (USD): 12.00 a month, 60.00 a quarter,
+    3.00 a month."""
+    for code in ("TRACKER", "SUPPORT", "SIM"):
+        await client.gql("mutation($c: String!) { createProduct(input: {code: $c, name: $c}) "
+                         "{ id } }", {"c": code})
+    await client.gql(FLEET)
+
+
+async def create_account(client: Client, name: str, partner: bool) -> str:
+    data = await client.gql("mutation($n: String!, $p: Boolean) { createAccount(input: "
+                            "{name: $n, partnerAccount: $p}) { id } }", {"n": name, "p": partner})
+    return str(data["createAccount"]["id"])
+
+
+def fmt_seconds(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+SEED = """
+WITH plan AS (
+    SELECT p.id AS plan_id, s.id AS scheme_id FROM price_plans p
+    JOIN billing_term_schemes s ON s.tenant_id = p.tenant_id AND s.code = 'DEFAULT'
+    WHERE p.tenant_id = $1 AND p.code = 'FLEET'),
+charges AS (
+    SELECT c.product_id, c.price, c.price_period,
+           CASE c.price_period WHEN 'QUARTERLY' THEN c.price / 3 ELSE c.price END AS mrr
+    FROM plan_charges c JOIN plan ON c.price_plan_id = plan.plan_id
+    JOIN products pr ON pr.tenant_id = c.tenant_id AND pr.id = c.product_id
+    WHERE c.tenant_id = $1 AND pr.code = ANY($6::text[])),
+sub AS (
+    INSERT INTO subscriptions (tenant_id, id, subscription_number, owner_account_id,
+        invoice_owner_account_id, status, start_date, price_plan_id, scheme_id,
+        billing_cycle_day, agreement_date, billing_frequency)
+    SELECT $1, gen_random_uuid(), $2 || n, $3, $4, 'ACTIVE', DATE '2026-01-01', plan.plan_id,
+           plan.scheme_id, 1, DATE '2026-01-01', 'MONTHLY'
+    FROM plan, generate_series(1, $5) n
+    RETURNING id, owner_account_id, invoice_owner_account_id),
+own AS (
+    INSERT INTO subscription_owners (tenant_id, id, subscription_id, effective_date,
+                                     owner_account_id, invoice_owner_account_id)
+    SELECT $1, gen_random_uuid(), id, DATE '2026-01-01', owner_account_id,
+           invoice_owner_account_id FROM sub),
+items AS (
+    INSERT INTO subscription_items (tenant_id, id, subscription_id, product_id, charge_type,
+                                    quantity, price, price_period, start_date, mrr)
+    SELECT $1, gen_random_uuid(), sub.id, c.product_id, 'RECURRING', 1, c.price,
+           c.price_period, DATE '2026-01-01', c.mrr
+    FROM sub, charges c)
+SELECT count(*) FROM sub
+"""
+
+
+async def seed_subscriptions(bench: Bench, tenant_id: uuid.UUID, prefix: str, owner: str,
+                             invoice_owner: str, count: int,
+                             products: tuple[str, ...] = ("TRACKER", "SUPPORT")) -> None:
+    """`count` ACTIVE subscriptions of plan FLEET (one item per product) written with SQL,
+    owned by `owner` and invoiced to `invoice_owner` (setup, not what is measured)."""
+    conn = await asyncpg.connect(bench.dsn)
+    try:
+        await conn.execute(SEED, tenant_id, prefix, uuid.UUID(owner), uuid.UUID(invoice_owner),
+                           count, list(products))
+        await conn.execute("ANALYZE subscriptions, subscription_items, subscription_owners")
+    finally:
+        await conn.close()
+
+
+def parent_pid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class CpuMeter:
+    """CPU seconds spent by the server, by this (client) process, and by the PostgreSQL
+    cluster of the bench database (its postmaster's children), between start and stop."""
+
+    def __init__(self, server_pid: int, postmaster_pid: int) -> None:
+        self.server_pid, self.postmaster_pid = server_pid, postmaster_pid
+
+    def sample(self) -> tuple[float, float, float]:
+        postgres = 0.0
+        if self.postmaster_pid:
+            # the postmaster's own time and that of its children that have exited ...
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{self.postmaster_pid}/stat").read_text().rsplit(
+                    ")", 1)[1].split()
+                postgres += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+            # ... and of those running now
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit() and parent_pid(int(entry.name)) == self.postmaster_pid:
+                    postgres += cpu_seconds(int(entry.name))
+        return (cpu_seconds(self.server_pid), time.process_time(), postgres)
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self.sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self.sample()
+        self.server, self.client, self.postgres = (e - s for s, e in zip(self.start, end,
+                                                                          strict=True))
+
+    def per(self, n: int) -> str:
+        n = max(n, 1)
+        return (f"CPU per order: server {self.server / n * 1000:.2f} ms, PostgreSQL "
+                f"{self.postgres / n * 1000:.2f} ms, client {self.client / n * 1000:.2f} ms")
+
+
+async def postmaster_pid(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return parent_pid(int(await conn.fetchval("SELECT pg_backend_pid()")))
+    finally:
+        await conn.close()
