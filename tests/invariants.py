@@ -4,6 +4,7 @@ Used after fuzzing, after each step of the stateful test and after fault injecti
 
 - every account's stored metrics equal a fresh recomputation from its documents
   (call after a refresh: partner accounts may lag until then);
+- an invoice's amount is the sum of its lines;
 - no open balance is negative or above its document's amount (a credit invoice
   of a bill run, amount < 0, keeps balance = amount: nothing applies to it);
 - for every payment and credit memo, applied + refunded <= amount, both >= 0;
@@ -62,6 +63,13 @@ CHECKS: list[tuple[str, str]] = [
      UNION ALL
      SELECT 'debit memo ' || memo_number || ' amount ' || amount || ' balance ' || balance
      FROM debit_memos WHERE tenant_id = :t AND (balance < 0 OR balance > amount)"""),
+    ("amount is not the sum of the lines", """
+     SELECT 'invoice ' || i.invoice_number || ' amount ' || i.amount || ' lines '
+            || coalesce(sum(l.amount), 0)
+     FROM invoices i LEFT JOIN invoice_lines l ON l.tenant_id = i.tenant_id
+       AND l.invoice_id = i.id
+     WHERE i.tenant_id = :t GROUP BY i.id, i.invoice_number, i.amount
+     HAVING i.amount <> coalesce(sum(l.amount), 0)"""),
     ("applied + refunded > amount", """
      SELECT 'payment ' || payment_number || ': ' || applied_amount || ' + ' || refunded_amount
             || ' of ' || amount

@@ -76,3 +76,27 @@ async def test_refusals_before_parsing_reach_websocket_clients_too(
         assert errors[0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
         await sub.send({"type": "ping"})
         assert (await sub.receive())["type"] == "pong"
+
+
+async def test_money_near_the_limit_stays_exact(client: Client) -> None:
+    """Amounts near the Decimal scalar's limit lost their cents in Python arithmetic
+    (the default context has 28 digits); found by fuzzing."""
+    big = "100000000000000000000000000000.01"
+    account = (await client.gql('mutation { createAccount(input: {name: "Big"}) { id } }'))[
+        "createAccount"]["id"]
+    made = await client.gql("""mutation($a: ID!, $p: Decimal!) { createStandaloneInvoices(inputs: [
+      {accountId: $a, invoiceDate: "2026-01-01", lines: [
+        {description: "big", unitPrice: $p, quantity: "1"},
+        {description: "small", unitPrice: "0.01", quantity: "3"}]}]) {
+      invoice { id amount lines { amount } } } }""", {"a": account, "p": big})
+    invoice = made["createStandaloneInvoices"][0]["invoice"]
+    assert [line["amount"] for line in invoice["lines"]] == [big, "0.03"]
+    assert invoice["amount"] == "100000000000000000000000000000.04"
+    paid = await client.gql("""mutation($a: ID!, $i: ID!) { createPayment(input: {accountId: $a,
+      amount: "100000000000000000000000000000.05",
+      applications: [{invoiceId: $i, amount: "100000000000000000000000000000.03"}]}) {
+      unappliedAmount } }""", {"a": account, "i": invoice["id"]})
+    assert paid["createPayment"]["unappliedAmount"] == "0.02"
+    metrics = await client.gql("query($a: ID!) { metrics(accountId: $a) { balance "
+                               "creditBalance } }", {"a": account})
+    assert metrics["metrics"] == {"balance": "0.01", "creditBalance": "0.02"}
