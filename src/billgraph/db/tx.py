@@ -3,7 +3,9 @@
 Every write runs through `write()`: one transaction with a bounded lock timeout.
 When it cannot get a lock in time (or loses a deadlock or serialization race)
 the whole transaction is retried from scratch with jittered backoff; only when
-the budget is spent does the client get LOCK_COMPETITION (retryable).
+the budget is spent does the client get LOCK_COMPETITION (retryable). A transaction
+whose database session ends before it commits (its backend terminated, the server
+restarted) is retried the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE_SQLSTATES = {"55P03", "40P01", "40001"}  # lock_not_available, deadlock, serialization
+# The server ended the session (pg_terminate_backend, a restart) or the connection broke.
+CONNECTION_LOST_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006"}
 
 
 @dataclass
@@ -46,6 +50,10 @@ def sqlstate(error: BaseException) -> str | None:
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
 
 
+def connection_lost(error: DBAPIError) -> bool:
+    return bool(error.connection_invalidated) or sqlstate(error) in CONNECTION_LOST_SQLSTATES
+
+
 async def write(
     engine: AsyncEngine,
     tenant_id: uuid.UUID,
@@ -56,16 +64,25 @@ async def write(
     after_commit: AfterCommit | None = None,
 ) -> T:
     for attempt in range(retries):
+        committing = False
         try:
             async with engine.begin() as conn:
                 if conn.info.get(LOCK_TIMEOUT_KEY) != lock_timeout_ms:
                     await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
                 writer = Writer(conn, tenant_id)
                 result = await work(writer)
+                committing = True
         except DBAPIError as error:
-            if sqlstate(error) not in RETRYABLE_SQLSTATES:
+            if sqlstate(error) in RETRYABLE_SQLSTATES:
+                log.info("write retried after %s (try %d)", sqlstate(error), attempt + 1)
+            elif connection_lost(error) and not committing and attempt < retries - 1:
+                # Lost before COMMIT was sent: nothing was written, so run it all again on
+                # a new connection. (Lost during COMMIT, the outcome is unknown: the error
+                # goes to the client, whose retry with the same idempotency key is safe.)
+                log.warning("write lost its database connection (%s); retrying (try %d)",
+                            sqlstate(error), attempt + 1)
+            else:
                 raise
-            log.info("write retried after %s (try %d)", sqlstate(error), attempt + 1)
             await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
             continue
         if after_commit is not None and writer.recomputed:

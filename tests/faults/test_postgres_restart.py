@@ -1,0 +1,110 @@
+"""PostgreSQL stopped and started again under a running server: /readyz says 503 while it
+is down, and the server recovers by itself — ready again, queries answer, and the event
+listener reconnects (metricsUpdated arrives again).
+
+The test cluster is shared by the whole suite, so this test starts a PostgreSQL of its
+own in tmp_path and restarts that one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from billgraph.db.bootstrap import ensure_database
+from billgraph.db.engine import make_engine
+from billgraph.db.migrate import upgrade
+from tests.support import LiveServer, Subscriber, start_server
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+    from billgraph.db.embedded import EmbeddedPostgres
+
+pytestmark = pytest.mark.faults
+
+UPDATES = "subscription($id: ID) { metricsUpdated(accountId: $id) { account { id } } }"
+REFRESH = "mutation($id: ID!) { refreshMetrics(accountId: $id) { balance } }"
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    pg = EmbeddedPostgres(tmp_path / "pg", fast=True)
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture
+async def live(postgres: EmbeddedPostgres) -> AsyncIterator[LiveServer]:
+    await ensure_database(postgres.url("postgres"), "restarted")
+    url = postgres.url("restarted")
+    await asyncio.to_thread(upgrade, url)
+    async with start_server(url, run_workers=True, worker_tick_seconds=0.1) as server:
+        yield server
+
+
+async def readiness(server: LiveServer) -> int:
+    return (await server.http.get("/readyz")).status_code
+
+
+async def until(check: object, timeout: float = 60) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+async def listening(server: LiveServer) -> bool:
+    engine = make_engine(server.database_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            return bool((await conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' "
+                "AND datname = current_database()"))).scalar())
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+    finally:
+        await engine.dispose()
+
+
+async def test_server_recovers_from_a_postgres_restart(
+        postgres: EmbeddedPostgres, live: LiveServer) -> None:
+    async with live.new_tenant("restart") as client:
+        account = (await client.gql('mutation { createAccount(input: {name: "Watched"}) '
+                                    "{ id } }"))["createAccount"]["id"]
+        assert await readiness(live) == 200
+        await until(lambda: listening(live))
+        async with Subscriber(live.url, client.key) as sub:
+            await sub.ack()
+            await sub.subscribe(UPDATES, {"id": account})
+            await asyncio.sleep(0.2)
+            await client.gql(REFRESH, {"id": account})
+            assert (await sub.next())["metricsUpdated"]["account"]["id"] == account
+
+            await asyncio.to_thread(postgres.stop)  # fast shutdown: every session ends
+            async def down() -> bool:
+                return await readiness(live) == 503
+            await until(down, timeout=20)
+            body = (await live.http.get("/readyz")).json()
+            assert body["status"] == "unavailable", body
+            failed = await client.post("{ viewer { id } }")
+            assert failed.status_code in (200, 503), failed.text  # answered, not hung
+            await asyncio.to_thread(postgres.start)
+
+            async def up() -> bool:
+                return await readiness(live) == 200
+            await until(up, timeout=60)
+            assert (await client.gql("{ viewer { name } }"))["viewer"]["name"] == "restart"
+            await until(lambda: listening(live), timeout=30)  # the listener reconnected
+            await client.gql(REFRESH, {"id": account})
+            assert (await sub.next(timeout=20))["metricsUpdated"]["account"]["id"] == account
+        # writes work again too
+        await client.gql('mutation { createAccount(input: {name: "After"}) { id } }')
