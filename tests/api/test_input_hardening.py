@@ -100,3 +100,19 @@ async def test_money_near_the_limit_stays_exact(client: Client) -> None:
     metrics = await client.gql("query($a: ID!) { metrics(accountId: $a) { balance "
                                "creditBalance } }", {"a": account})
     assert metrics["metrics"] == {"balance": "0.01", "creditBalance": "0.02"}
+
+
+async def test_a_failing_field_does_not_break_its_siblings_shared_loads(client: Client) -> None:
+    """graphql-core cancels the pending fields of an object that failed; the DataLoader
+    future they awaited was shared with another field loading the same key, which then
+    got a CancelledError that escaped as HTTP 500 (found by fuzzing)."""
+    account = (await client.gql('mutation { createAccount(input: {name: "Shared"}) { id } }'))[
+        "createAccount"]["id"]
+    # account.metrics and metrics load the same key side by side; account fails
+    response = await client.post("""query($id: ID!) { accountSummary(id: $id) {
+      account { metrics { balance } subscriptions(after: "not a cursor") { totalCount } }
+      metrics { balance } } }""", {"id": account})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert body["data"] == {"accountSummary": None}

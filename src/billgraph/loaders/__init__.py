@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -16,6 +17,20 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+class SharedLoader(DataLoader[K, V]):
+    """A DataLoader whose callers each await their own view of the shared result.
+
+    graphql-core cancels the pending fields of an object once one of its fields fails.
+    A field waiting on a plain DataLoader future cancels that future, which another
+    field loading the same key (elsewhere in the document) still awaits: it got a
+    CancelledError, which escaped the executor as an HTTP 500 (found by fuzzing).
+    Shielded, a cancelled caller lets go of its view only.
+    """
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
+
+
 def by_id(state: AppState, tenant_id: uuid.UUID, table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
     """Rows of `table` by id, within the tenant."""
 
@@ -28,7 +43,7 @@ def by_id(state: AppState, tenant_id: uuid.UUID, table: str) -> DataLoader[uuid.
             found = {row["id"]: row for row in rows.mappings()}
         return [found.get(i) for i in ids]
 
-    return DataLoader(load_fn=load)
+    return SharedLoader(load_fn=load)
 
 
 def grouped(state: AppState, tenant_id: uuid.UUID, table: str, key: str,
@@ -47,7 +62,7 @@ def grouped(state: AppState, tenant_id: uuid.UUID, table: str, key: str,
                 groups[row[key]].append(row)
         return [groups[i] for i in ids]
 
-    return DataLoader(load_fn=load)
+    return SharedLoader(load_fn=load)
 
 
 class Loaders:
@@ -82,6 +97,6 @@ class Loaders:
                 found = await metrics.load(conn, self.tenant_id, ids)
             return [found.get(i) for i in ids]
 
-        return self._get("metrics", lambda: DataLoader(load_fn=load))
+        return self._get("metrics", lambda: SharedLoader(load_fn=load))
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import RowMapping
 from strawberry.dataloader import DataLoader
 
 from billgraph.context import Info
+from billgraph.loaders import SharedLoader
 from billgraph.services import money, subscriptions
 from billgraph.services.pagination import Page, PageRequest, page_request
 
@@ -272,7 +273,7 @@ def owned_pages(info: Info) -> DataLoader[tuple[uuid.UUID, PageRequest], Page[Ro
         return [found[k] for k in keys]
 
     return info.context.loaders.custom("subscriptions_by_owner",
-                                       lambda: DataLoader(load_fn=load))
+                                       lambda: SharedLoader(load_fn=load))
 
 
 async def account_subscriptions(root: Any, info: Info, first: int | None = None,
