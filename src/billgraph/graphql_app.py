@@ -9,6 +9,7 @@ payload {"Authorization": "Bearer KEY"} or as the upgrade request's header.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from billgraph.context import Context
 from billgraph.services.errors import ErrorCode
 from billgraph.services.tenants import Principal
 from billgraph.state import AppState
+
+log = logging.getLogger(__name__)
 
 
 def bearer(value: str | None) -> str | None:
@@ -56,6 +59,16 @@ def unauthenticated(message: str) -> Response:
                                    "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]},
         status_code=401, headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+def unavailable(request_id: str) -> Response:
+    """503 while the database cannot be reached (a restart, an outage): retry shortly."""
+    return JSONResponse(
+        {"data": None, "errors": [{
+            "message": f"the service is unavailable; retry shortly (request id {request_id})",
+            "extensions": {"code": ErrorCode.INTERNAL.value, "retryable": True,
+                           "requestId": request_id}}]},
+        status_code=503, headers={"Retry-After": "1"})
 
 
 class BillgraphGraphQL(GraphQL[Context, None]):
@@ -94,7 +107,13 @@ class BillgraphGraphQL(GraphQL[Context, None]):
                     await unauthenticated("missing API key: send Authorization: Bearer KEY")(
                         scope, receive, send)
                     return
-                principal = await self.state.authenticate(token)
+                try:
+                    principal = await self.state.authenticate(token)
+                except Exception:  # noqa: BLE001 - the database is unreachable, not the key
+                    log.warning("cannot authenticate: the database is unavailable",
+                                exc_info=True)
+                    await unavailable(scope["state"]["request_id"])(scope, receive, send)
+                    return
                 if principal is None:
                     await unauthenticated("invalid API key")(scope, receive, send)
                     return

@@ -78,6 +78,7 @@ async def listening(server: LiveServer) -> bool:
 async def test_server_recovers_from_a_postgres_restart(
         postgres: EmbeddedPostgres, live: LiveServer) -> None:
     async with live.new_tenant("restart") as client:
+        unseen_key = await live.create_key(client.tenant_id, "read")  # not cached by the server
         account = (await client.gql('mutation { createAccount(input: {name: "Watched"}) '
                                     "{ id } }"))["createAccount"]["id"]
         assert await readiness(live) == 200
@@ -95,8 +96,12 @@ async def test_server_recovers_from_a_postgres_restart(
             await until(down, timeout=20)
             body = (await live.http.get("/readyz")).json()
             assert body["status"] == "unavailable", body
-            failed = await client.post("{ viewer { id } }")
-            assert failed.status_code in (200, 503), failed.text  # answered, not hung
+            failed = await client.post("{ viewer { id } }")  # (its key is cached)
+            assert failed.status_code == 200, failed.text
+            assert failed.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+            refused = await client.post("{ viewer { id } }", key=unseen_key)
+            assert refused.status_code == 503, refused.text  # not a bare 500
+            assert refused.json()["errors"][0]["extensions"]["retryable"] is True
             await asyncio.to_thread(postgres.start)
 
             async def up() -> bool:
