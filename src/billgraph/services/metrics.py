@@ -184,17 +184,32 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID,
 
 # ---------------------------------------------------------------- deferred refresh
 
+# The stale accounts are found by a skip scan over the (tenant, account, marked_at)
+# index: one index probe per stale account, however many marks each has piled up
+# (a busy partner account gathers thousands within one interval).
 DUE_ACCOUNTS = text("""
+WITH RECURSIVE stale(tenant_id, account_id) AS (
+    (SELECT tenant_id, account_id FROM metrics_stale_marks
+     ORDER BY tenant_id, account_id LIMIT 1)
+    UNION ALL
+    SELECT n.tenant_id, n.account_id FROM stale s
+    CROSS JOIN LATERAL (
+        SELECT k.tenant_id, k.account_id FROM metrics_stale_marks k
+        WHERE (k.tenant_id, k.account_id) > (s.tenant_id, s.account_id)
+        ORDER BY k.tenant_id, k.account_id LIMIT 1) n)
 SELECT s.tenant_id, s.account_id
-FROM (SELECT tenant_id, account_id, min(marked_at) AS first_marked
-      FROM metrics_stale_marks GROUP BY tenant_id, account_id) s
+FROM stale s
 JOIN account_metrics m ON m.tenant_id = s.tenant_id AND m.account_id = s.account_id
 JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
 JOIN tenants t ON t.id = s.tenant_id
+CROSS JOIN LATERAL (
+    SELECT k.marked_at AS first_marked FROM metrics_stale_marks k
+    WHERE k.tenant_id = s.tenant_id AND k.account_id = s.account_id
+    ORDER BY k.marked_at LIMIT 1) f
 WHERE NOT a.partner_account
    OR m.last_metrics_update IS NULL
    OR m.last_metrics_update <= now() - make_interval(secs => t.metrics_refresh_interval_seconds)
-ORDER BY s.first_marked
+ORDER BY f.first_marked
 LIMIT :limit
 """)
 
@@ -206,12 +221,14 @@ JOIN tenants t ON t.id = m.tenant_id
 WHERE m.tenant_id = :tenant AND m.account_id = :account
   AND (NOT a.partner_account
        OR m.last_metrics_update IS NULL
-       OR m.last_metrics_update <= now() - make_interval(secs => t.metrics_refresh_interval_seconds))
+       OR m.last_metrics_update
+          <= now() - make_interval(secs => t.metrics_refresh_interval_seconds))
 FOR UPDATE OF m SKIP LOCKED
 """)
 
 
-async def due_accounts(conn: AsyncConnection, limit: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
+async def due_accounts(conn: AsyncConnection,
+                       limit: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """Stale accounts whose interval has passed (non-partner ones at once), oldest mark first."""
     rows = await conn.execute(DUE_ACCOUNTS, {"limit": limit})
     return [(r.tenant_id, r.account_id) for r in rows]
