@@ -19,11 +19,10 @@ from billgraph.schema.accounts import (
     UpdateAccountInput,
     load_metrics,
 )
-from billgraph.schema.common import PageInfo, parse_id
+from billgraph.schema.common import PageInfo, parse_id, requested_page
 from billgraph.services import accounts, metrics
 from billgraph.services.errors import NotFound
 from billgraph.services.idempotency import idempotent
-from billgraph.services.pagination import page_request
 
 
 async def fetch_account(info: Info, account_id: uuid.UUID, field: str = "id") -> Account:
@@ -53,9 +52,7 @@ class AccountQueries:
     @strawberry.field(description="A page of the tenant's accounts, oldest first.")
     async def accounts(self, info: Info, first: int | None = None, after: str | None = None,
                        filter: AccountFilter | None = None) -> AccountConnection:
-        settings = info.context.state.settings
-        page = page_request(first, after, default=settings.default_page_size,
-                            maximum=settings.max_page_size)
+        page = requested_page(info, first, after)
         filters = accounts.AccountFilter(
             partner_account=filter.partner_account if filter else None,
             status=filter.status.value if filter and filter.status else None,
@@ -67,8 +64,7 @@ class AccountQueries:
                  for r, c in zip(result.items, result.cursors, strict=True)]
         return AccountConnection(
             edges=edges, total_count=result.total_count,
-            page_info=PageInfo(has_next_page=result.has_next_page,
-                               end_cursor=result.cursors[-1] if result.cursors else None),
+            page_info=PageInfo.of(result),
         )
 
     @strawberry.field(description="An account's metrics.")

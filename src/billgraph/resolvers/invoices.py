@@ -17,26 +17,22 @@ from billgraph.schema.billing import (
     StandaloneInvoiceInput,
     job_errors,
 )
-from billgraph.schema.common import PageInfo, parse_id
+from billgraph.schema.common import PageInfo, parse_id, requested_page
 from billgraph.services import accounts, invoices, standalone_invoices
 from billgraph.services.idempotency import idempotent
-from billgraph.services.pagination import page_request
 
 
 async def invoice_connection(info: Info, first: int | None, after: str | None,
                              filters: invoices.InvoiceFilter) -> InvoiceConnection:
     """A page of invoices (also Account.invoices)."""
-    settings = info.context.state.settings
-    page = page_request(first, after, default=settings.default_page_size,
-                        maximum=settings.max_page_size)
+    page = requested_page(info, first, after)
     async with info.context.state.read() as conn:
         result = await invoices.list_invoices(conn, info.context.tenant_id, page, filters)
     edges = [InvoiceEdge(cursor=c, node=Invoice.from_row(r))
              for r, c in zip(result.items, result.cursors, strict=True)]
     return InvoiceConnection(
         edges=edges, total_count=result.total_count,
-        page_info=PageInfo(has_next_page=result.has_next_page,
-                           end_cursor=result.cursors[-1] if result.cursors else None),
+        page_info=PageInfo.of(result),
     )
 
 

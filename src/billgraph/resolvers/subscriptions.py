@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from billgraph.context import Info
-from billgraph.schema.common import parse_id
+from billgraph.schema.common import parse_id, requested_page
 from billgraph.schema.subscriptions import (
     BillingTerms,
     Subscription,
@@ -14,7 +14,6 @@ from billgraph.schema.subscriptions import (
 )
 from billgraph.services import accounts, subscriptions
 from billgraph.services.errors import NotFound
-from billgraph.services.pagination import page_request
 
 
 async def find_subscription(info: Info, number: str) -> Subscription:
@@ -34,9 +33,7 @@ class SubscriptionQueries:
     @strawberry.field(description="A page of the tenant's subscriptions, oldest first.")
     async def subscriptions(self, info: Info, first: int | None = None, after: str | None = None,
                             filter: SubscriptionFilter | None = None) -> SubscriptionConnection:
-        settings = info.context.state.settings
-        page = page_request(first, after, default=settings.default_page_size,
-                            maximum=settings.max_page_size)
+        page = requested_page(info, first, after)
         filters = subscriptions.SubscriptionFilter()
         if filter is not None:
             if filter.owner_account_id is not None:

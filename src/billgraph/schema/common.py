@@ -1,14 +1,15 @@
-"""Shared types: Node, PageInfo, JobError, and id parsing."""
+"""Shared types: Node, PageInfo, JobError, page requests, and id parsing."""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from sqlalchemy import RowMapping
 
 from billgraph.services.errors import NotFound
+from billgraph.services.pagination import Page, PageRequest, page_request
 
 from .enums import ErrorCode
 
@@ -25,6 +26,18 @@ class Node:
 class PageInfo:
     has_next_page: bool = strawberry.field(description="True when another page follows.")
     end_cursor: str | None = strawberry.field(description="Pass as `after` to get the next page.")
+
+    @classmethod
+    def of(cls, page: Page[Any]) -> PageInfo:
+        return cls(has_next_page=page.has_next_page,
+                   end_cursor=page.cursors[-1] if page.cursors else None)
+
+
+def requested_page(info: Info, first: int | None, after: str | None) -> PageRequest:
+    """`first`/`after` checked against the server's page-size settings."""
+    settings = info.context.state.settings
+    return page_request(first, after, default=settings.default_page_size,
+                        maximum=settings.max_page_size)
 
 
 @strawberry.type(description="A coded error of one item of a bulk or background operation.")

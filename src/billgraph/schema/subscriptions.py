@@ -15,7 +15,7 @@ from strawberry.dataloader import DataLoader
 from billgraph.context import Info
 from billgraph.loaders import SharedLoader
 from billgraph.services import money, subscriptions
-from billgraph.services.pagination import Page, PageRequest, page_request
+from billgraph.services.pagination import Page, PageRequest
 
 from .catalog import (
     BillingTermScheme,
@@ -25,7 +25,7 @@ from .catalog import (
     load_product,
     load_scheme,
 )
-from .common import Node, PageInfo, load_row
+from .common import Node, PageInfo, load_row, requested_page
 from .enums import (
     BillingFrequency,
     BindingPeriod,
@@ -243,8 +243,7 @@ class SubscriptionConnection:
             edges=[SubscriptionEdge(cursor=c, node=Subscription.from_row(r))
                    for r, c in zip(page.items, page.cursors, strict=True)],
             total_count=page.total_count,
-            page_info=PageInfo(has_next_page=page.has_next_page,
-                               end_cursor=page.cursors[-1] if page.cursors else None),
+            page_info=PageInfo.of(page),
         )
 
 
@@ -279,8 +278,6 @@ def owned_pages(info: Info) -> DataLoader[tuple[uuid.UUID, PageRequest], Page[Ro
 async def account_subscriptions(root: Any, info: Info, first: int | None = None,
                                 after: str | None = None) -> SubscriptionConnection:
     """Account.subscriptions: the subscriptions an account owns, oldest first (batched)."""
-    settings = info.context.state.settings
-    page = page_request(first, after, default=settings.default_page_size,
-                        maximum=settings.max_page_size)
+    page = requested_page(info, first, after)
     result = await owned_pages(info).load((uuid.UUID(str(root.id)), page))
     return SubscriptionConnection.from_page(result)
