@@ -13,7 +13,7 @@ INVOICE = f"""id invoiceNumber invoiceDate dueDate status amount balance currenc
   lines {{ description quantity unitPrice amount servicePeriodStart servicePeriodEnd }}"""
 CREATE_INVOICES = f"""mutation($inputs: [StandaloneInvoiceInput!]!, $key: String) {{
   createStandaloneInvoices(inputs: $inputs, idempotencyKey: $key) {{
-    invoice {{ {INVOICE} }} errors {{ code message }} }} }}"""
+    invoice {{ {INVOICE} }} errors {{ code message field }} }} }}"""
 PAYMENT = f"""id paymentNumber amount appliedAmount refundedAmount unappliedAmount effectiveDate
   account {{ metrics {{ {METRICS} }} }}"""
 CREDIT_MEMO = f"""id memoNumber amount appliedAmount refundedAmount unappliedAmount status reason

@@ -32,7 +32,7 @@ from tests.api.order_support import (
 )
 from tests.support import Client, LiveServer, start_server
 
-JOB = """id kind status createdAt finishedAt errors { code message }
+JOB = """id kind status createdAt finishedAt errors { code message field }
   order { orderNumber subscriptions { subscription { subscriptionNumber mrr } } }"""
 CREATE_ASYNC = f"""mutation($input: CreateOrderInput!, $key: String) {{
   createOrderAsync(input: $input, idempotencyKey: $key) {{ {JOB} }} }}"""
@@ -94,7 +94,8 @@ async def test_async_order_fails_with_coded_errors(worker_server: LiveServer,
     assert job["order"] is None
     [error] = job["errors"]
     assert error["code"] == "BAD_USER_INPUT"
-    assert "subscriptions[1].actions[0].billingTerms.pricePlan.code" in error["message"]
+    assert error["field"] == "subscriptions[1].actions[0].billingTerms.pricePlan.code"
+    assert error["field"] in error["message"]
     assert set((await row_counts(worker_server, client)).values()) == {0}
     binding = (await client.gql(CREATE_ASYNC, {"input": order(account, entry(
         {"type": "SUSPEND"}, number="S-UNKNOWN"))}))["createOrderAsync"]

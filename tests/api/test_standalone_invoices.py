@@ -84,7 +84,9 @@ async def test_drafts_do_not_change_metrics(client: Client) -> None:
 
 def item_errors(result: dict[str, Any]) -> list[tuple[str, str]]:
     """(code, field) of each error; the message starts with the field."""
-    return [(e["code"], e["message"].split(":", 1)[0]) for e in result["errors"]]
+    for e in result["errors"]:
+        assert e["message"].startswith(f"{e['field']}: "), e
+    return [(e["code"], e["field"]) for e in result["errors"]]
 
 
 async def test_each_item_succeeds_or_fails_on_its_own(server: LiveServer, client: Client) -> None:

@@ -68,7 +68,8 @@ class InvoiceLine:
 
 def job_errors(errors: list[dict[str, Any]] | None) -> list[JobError]:
     return [JobError(code=ErrorCode(_ErrorCode(e.get("code", "INTERNAL"))),
-                     message=e.get("message", "")) for e in errors or []]
+                     message=e.get("message", ""), field=e.get("field"))
+            for e in errors or []]
 
 
 @strawberry.type(description="A bill run: bills every invoice owner among its accounts.")

@@ -44,6 +44,9 @@ def requested_page(info: Info, first: int | None, after: str | None) -> PageRequ
 class JobError:
     code: ErrorCode = strawberry.field(description="A stable ErrorCode.")
     message: str = strawberry.field(description="What went wrong, naming the field.")
+    field: str | None = strawberry.field(
+        default=None,
+        description="The input path at fault (`inputs[2].lines[0].unitPrice`), when one is.")
 
 
 def parse_id(value: str | strawberry.ID, what: str, field: str = "id") -> uuid.UUID:

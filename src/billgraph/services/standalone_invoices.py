@@ -28,7 +28,7 @@ from .money import round_money
 
 MAX_INVOICES = 1000
 NUMBER_PREFIX = "INV"
-ItemResult = dict[str, Any]  # {"id": "..."} or {"errors": [{"code": ..., "message": ...}]}
+ItemResult = dict[str, Any]  # {"id": "..."} or {"errors": [{"code", "message", "field"}]}
 
 
 @dataclass
@@ -85,7 +85,8 @@ class _Errors:
         self.items: list[dict[str, str]] = []
 
     def add(self, code: ErrorCode, path: str, message: str) -> None:
-        self.items.append({"code": code.value, "message": f"{self.prefix}.{path}: {message}"})
+        at = f"{self.prefix}.{path}"
+        self.items.append({"code": code.value, "message": f"{at}: {message}", "field": at})
 
 
 def _parse_uuid(value: str) -> uuid.UUID | None:
@@ -141,10 +142,10 @@ async def create_standalone_invoices(writer: Writer,
         if draft.id in inserted:
             results[draft.index] = {"id": str(draft.id)}
         else:
+            at = f"inputs[{draft.index}].invoiceNumber"
             results[draft.index] = {"errors": [{
-                "code": ErrorCode.CONFLICT.value,
-                "message": f"inputs[{draft.index}].invoiceNumber: invoice number "
-                           f"{draft.number!r} is already taken"}]}
+                "code": ErrorCode.CONFLICT.value, "field": at,
+                "message": f"{at}: invoice number {draft.number!r} is already taken"}]}
     await metrics.touched(writer, {d.account_id for d in drafts if d.posted and d.id in inserted})
     return results
 
