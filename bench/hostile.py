@@ -50,7 +50,7 @@ def fragment_bomb() -> dict[str, object]:
 def wide_fragment_bomb() -> dict[str, object]:
     """Each fragment spreads the previous one ten times: 10^6 fields if expanded."""
     fragments = ["fragment W0 on Tenant { id }"]
-    fragments += ["fragment W%d on Tenant { %s }" % (i, " ".join([f"...W{i - 1}"] * 10))
+    fragments += ["fragment W{} on Tenant {{ {} }}".format(i, " ".join([f"...W{i - 1}"] * 10))
                   for i in range(1, 7)]
     return {"query": "{ viewer { ...W6 } } " + " ".join(fragments)}
 

@@ -46,8 +46,8 @@ SUBSCRIPTIONS = """query($id: ID!) { subscriptions(first: 20, filter: {invoiceOw
 SUBSCRIPTION = """query($n: String!) { subscription(subscriptionNumber: $n) {
   subscriptionNumber status ownerAccount { name } invoiceOwnerAccount { name }
   billingTerms { billingFrequency pricePlan { code } } } }"""
-INVOICE = """mutation($inputs: [StandaloneInvoiceInput!]!) { createStandaloneInvoices(inputs: $inputs)
-  { invoice { id amount } errors { code message } } }"""
+INVOICE = """mutation($inputs: [StandaloneInvoiceInput!]!) {
+  createStandaloneInvoices(inputs: $inputs) { invoice { id amount } errors { code message } } }"""
 PAYMENT = """mutation($input: CreatePaymentInput!) { createPayment(input: $input) {
   id appliedAmount } }"""
 DEBIT_MEMO = """mutation($a: ID!, $amount: Decimal!) { createDebitMemo(input: {accountId: $a,

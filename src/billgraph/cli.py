@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from billgraph import importer
 from billgraph.config import Settings, get_settings
-from billgraph.observability import configure_logging
 from billgraph.db.bootstrap import open_database, run_with_connection
+from billgraph.observability import configure_logging
 from billgraph.services import tenants
 from billgraph.services.errors import BillgraphError
 

@@ -150,7 +150,7 @@ class EventHub:
                 await asyncio.sleep(1)
                 continue
             lost = asyncio.Event()
-            conn.add_termination_listener(lambda _c: lost.set())
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
             try:
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self._listener = conn

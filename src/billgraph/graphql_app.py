@@ -109,7 +109,7 @@ class BillgraphGraphQL(GraphQL[Context, None]):
                     return
                 try:
                     principal = await self.state.authenticate(token)
-                except Exception:  # noqa: BLE001 - the database is unreachable, not the key
+                except Exception:
                     log.warning("cannot authenticate: the database is unavailable",
                                 exc_info=True)
                     await unavailable(scope["state"]["request_id"])(scope, receive, send)

@@ -98,7 +98,7 @@ async def readiness(state: AppState, head: str | None, request: Request) -> JSON
     try:
         async with state.read() as conn:
             current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-    except Exception as error:  # noqa: BLE001 - any failure means not ready
+    except Exception as error:
         return JSONResponse({"status": "unavailable", "database": "unreachable",
                              "error": type(error).__name__}, status_code=503)
     if current != head:

@@ -80,7 +80,8 @@ async def recomputed(server: LiveServer, account_id: str) -> dict[str, Any]:
       SELECT
         (SELECT coalesce(sum(balance), 0) FROM invoices
           WHERE account_id = :a AND status = 'POSTED') AS inv,
-        (SELECT max(invoice_date) FROM invoices WHERE account_id = :a AND status = 'POSTED') AS last,
+        (SELECT max(invoice_date) FROM invoices
+          WHERE account_id = :a AND status = 'POSTED') AS last,
         (SELECT coalesce(sum(balance), 0) FROM debit_memos
           WHERE account_id = :a AND status = 'POSTED') AS dm,
         (SELECT coalesce(sum(amount - applied_amount - refunded_amount), 0) FROM payments

@@ -154,7 +154,8 @@ async def test_refresh_metrics_moves_last_update(client: Client) -> None:
         "mutation($id: ID!) { refreshMetrics(accountId: $id) { balance stale lastMetricsUpdate } }",
         {"id": account["id"]})
     assert refreshed["refreshMetrics"]["stale"] is False
-    assert refreshed["refreshMetrics"]["lastMetricsUpdate"] > account["metrics"]["lastMetricsUpdate"]
+    assert (refreshed["refreshMetrics"]["lastMetricsUpdate"]
+            > account["metrics"]["lastMetricsUpdate"])
 
 
 async def test_create_account_idempotency(client: Client) -> None:

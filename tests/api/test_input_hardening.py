@@ -25,8 +25,8 @@ async def test_unstorable_text_in_variables_is_bad_user_input(client: Client, na
 
 @pytest.mark.parametrize("literal", [r"nul\u0000inside", r"lone \ud800 surrogate"])
 async def test_unstorable_text_in_literals_is_bad_user_input(client: Client, literal: str) -> None:
-    error = await client.error('mutation { createProduct(input: {code: "P", name: "%s"}) '
-                               "{ id } }" % literal)
+    error = await client.error(
+        f'mutation {{ createProduct(input: {{code: "P", name: "{literal}"}}) {{ id }} }}')
     assert error["extensions"]["code"] == "BAD_USER_INPUT"  # (the parser refuses \ud800)
     assert (await client.gql("{ products { code } }"))["products"] == []
 

@@ -1,4 +1,4 @@
-"""Websocket limits: connection_init must come in time, and subscriptions per connection are capped."""
+"""Websocket limits: connection_init must come in time; subscriptions per connection are capped."""
 
 from __future__ import annotations
 

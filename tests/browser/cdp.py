@@ -80,7 +80,7 @@ class Page:
             raise CDPError(result["exceptionDetails"])
         return result["result"].get("value")
 
-    async def wait_for(self, expression: str, timeout: float = 30) -> Any:  # noqa: ASYNC109
+    async def wait_for(self, expression: str, timeout: float = 30) -> Any:
         """Poll a JavaScript expression until it is truthy; return its value."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

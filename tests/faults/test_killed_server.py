@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from bench._database import new_tenant
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench._database import new_tenant
 from billgraph.db.engine import make_engine
 from tests import processes
 from tests.invariants import violations

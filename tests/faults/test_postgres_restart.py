@@ -69,7 +69,7 @@ async def listening(server: LiveServer) -> bool:
             return bool((await conn.execute(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' "
                 "AND datname = current_database()"))).scalar())
-    except Exception:  # noqa: BLE001 - not up yet
+    except Exception:
         return False
     finally:
         await engine.dispose()

@@ -17,9 +17,9 @@ import time
 
 import httpx
 import pytest
-
 from bench import fuzz
 from bench._database import new_tenant
+
 from tests import processes
 
 EXAMPLES = int(os.environ.get("BILLGRAPH_FUZZ_EXAMPLES", "10"))

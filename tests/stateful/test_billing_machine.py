@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import asyncpg
 import pytest
@@ -47,9 +47,17 @@ from billgraph.config import Settings
 from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.db.tx import Writer
 from billgraph.events import EventHub
-from billgraph.services import accounts, applications, catalog, invoices, metrics, orders, payments
+from billgraph.services import (
+    accounts,
+    applications,
+    catalog,
+    invoices,
+    metrics,
+    orders,
+    payments,
+    tenants,
+)
 from billgraph.services import standalone_invoices as standalone
-from billgraph.services import tenants
 from billgraph.services.applications import CREDIT_MEMO, PAYMENT, ApplicationInput
 from billgraph.services.billing import bill_runs
 from billgraph.services.billing_terms import BillingTermsInput, PlanRef
@@ -105,9 +113,10 @@ def runner(pg_cluster: Any) -> Iterator[Runner]:
 
 class BillingMachine(RuleBasedStateMachine):
     run: Runner  # set by the test
-    refusals: Counter[str] = Counter()
-    steps: Counter[str] = Counter()
-    samples: dict[str, str] = {}
+    # shared by every example of a run, reported at its end
+    refusals: ClassVar[Counter[str]] = Counter()
+    steps: ClassVar[Counter[str]] = Counter()
+    samples: ClassVar[dict[str, str]] = {}
 
     def __init__(self) -> None:
         super().__init__()

@@ -18,7 +18,8 @@ import httpx
 
 from tests.support import Client, LiveServer, Subscriber, start_server
 
-METRICS = "query($id: ID!) { metrics(accountId: $id) { balance totalInvoiceBalance lastInvoiceDate stale lastMetricsUpdate } }"
+METRICS = ("query($id: ID!) { metrics(accountId: $id) "
+           "{ balance totalInvoiceBalance lastInvoiceDate stale lastMetricsUpdate } }")
 ALL_UPDATES = "subscription { metricsUpdated { account { id } metrics { balance stale } } }"
 
 
@@ -177,7 +178,8 @@ async def test_two_processes_share_the_refresher_and_the_events(database_url: st
         client = Client(setup.http, key, tenant_id)
         await set_interval(client, 600)
         accounts = [await partner_account(client, f"p{i}") for i in range(40)]
-        await setup.sql("UPDATE account_metrics SET last_metrics_update = now() - interval '1 hour'")
+        await setup.sql(
+            "UPDATE account_metrics SET last_metrics_update = now() - interval '1 hour'")
     with serve_process(database_url, workers=False) as url_a:
         async with Subscriber(url_a, key) as sub:
             await sub.ack()

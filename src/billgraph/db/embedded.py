@@ -60,7 +60,8 @@ class EmbeddedPostgres:
             socket_dir = find_suitable_socket_dir(self.pgdata, self.data_dir.resolve() / "run")
             if os.geteuid() == 0:
                 os.chown(socket_dir, *_uid_gid())
-            options = " ".join(f"-c {o}" for o in SERVER_OPTIONS + (FAST_OPTIONS if self.fast else []))
+            options = " ".join(
+                f"-c {o}" for o in SERVER_OPTIONS + (FAST_OPTIONS if self.fast else []))
             args = ["-w", "-t", "60", "-o", f'-h "" -k {socket_dir} {options}',
                     "-l", str(self.pgdata / "log"), "start"]
             try:

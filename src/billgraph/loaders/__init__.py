@@ -31,13 +31,15 @@ class SharedLoader(DataLoader[K, V]):
         return asyncio.shield(super().load(key))
 
 
-def by_id(state: AppState, tenant_id: uuid.UUID, table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
+def by_id(state: AppState, tenant_id: uuid.UUID,
+          table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
     """Rows of `table` by id, within the tenant."""
 
     async def load(ids: Sequence[uuid.UUID]) -> list[RowMapping | None]:
         async with state.read() as conn:
             rows = await conn.execute(
-                text(f"SELECT * FROM {table} WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
+                text(f"SELECT * FROM {table} "
+                     "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
                 {"t": tenant_id, "ids": list(ids)},
             )
             found = {row["id"]: row for row in rows.mappings()}
@@ -86,7 +88,8 @@ class Loaders:
     def row(self, table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
         return self._get(f"row:{table}", lambda: by_id(self.state, self.tenant_id, table))
 
-    def children(self, table: str, key: str, order: str = "id") -> DataLoader[uuid.UUID, list[RowMapping]]:
+    def children(self, table: str, key: str,
+                 order: str = "id") -> DataLoader[uuid.UUID, list[RowMapping]]:
         return self._get(f"children:{table}:{key}",
                          lambda: grouped(self.state, self.tenant_id, table, key, order))
 

@@ -9,7 +9,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from ._base import server_now, day, id_key, money, text, timestamp
+from ._base import day, id_key, money, server_now, text, timestamp
 
 
 class Account(SQLModel, table=True):

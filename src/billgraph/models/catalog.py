@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from ._base import server_now, id_key, money, text
+from ._base import id_key, money, server_now, text
 
 
 class Product(SQLModel, table=True):

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from ._base import server_now, jsonb, text
+from ._base import jsonb, server_now, text
 
 
 class IdempotencyKey(SQLModel, table=True):

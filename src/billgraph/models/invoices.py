@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, Date, Index, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlmodel import Field, SQLModel
 
-from ._base import server_now, day, id_key, jsonb, money, ref, text, timestamp
+from ._base import day, id_key, jsonb, money, ref, server_now, text, timestamp
 
 DOCUMENT_STATUS = "status IN ('DRAFT', 'POSTED', 'CANCELED')"
 

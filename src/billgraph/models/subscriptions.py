@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from ._base import server_now, day, id_key, money, ref, text
+from ._base import day, id_key, money, ref, server_now, text
 
 
 class Subscription(SQLModel, table=True):

@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from ._base import server_now, id_key, jsonb, text, timestamp
+from ._base import id_key, jsonb, server_now, text, timestamp
 
 
 class Tenant(SQLModel, table=True):

@@ -11,11 +11,10 @@ from billgraph.context import Info
 from billgraph.resolvers.bill_runs import fetch_bill_run
 from billgraph.schema.accounts import Account, AccountMetrics
 from billgraph.schema.billing import BillRun
-from billgraph.schema.enums import BillRunStatus
 from billgraph.schema.common import parse_id
+from billgraph.schema.enums import BillRunStatus
 from billgraph.services import accounts, metrics
 from billgraph.services.errors import NotFound
-
 
 FINISHED = (BillRunStatus.COMPLETED, BillRunStatus.FAILED)
 

@@ -30,6 +30,7 @@ class TenantMutations:
         )
 
         async def work(writer: Writer) -> Tenant:
-            return Tenant.from_row(await tenants.update_settings(writer.conn, writer.tenant_id, data))
+            return Tenant.from_row(
+                await tenants.update_settings(writer.conn, writer.tenant_id, data))
 
         return await info.context.state.write(info.context.tenant_id, work)

@@ -8,7 +8,8 @@ import strawberry
 
 from billgraph.services.errors import ErrorCode as _ErrorCode
 
-ErrorCode = strawberry.enum(_ErrorCode, description="Stable error codes, in `extensions.code` of errors.")
+ErrorCode = strawberry.enum(
+    _ErrorCode, description="Stable error codes, in `extensions.code` of errors.")
 
 
 @strawberry.enum(description="How often a subscription is billed (CUSTOMn: defined per tenant).")
@@ -104,7 +105,8 @@ class BillRunStatus(Enum):
     FAILED = "FAILED"
 
 
-@strawberry.enum(description="DRAFT documents change nothing; POSTED ones count; CANCELED ones no longer do.")
+@strawberry.enum(description="DRAFT documents change nothing; POSTED ones count; "
+                             "CANCELED ones no longer do.")
 class DocumentStatus(Enum):
     DRAFT = "DRAFT"
     POSTED = "POSTED"

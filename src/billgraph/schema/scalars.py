@@ -32,7 +32,8 @@ def serialize_decimal(value: Decimal) -> str:
 
 DecimalScalar = strawberry.scalar(
     name="Decimal",
-    description='An exact decimal serialized as a JSON string ("10.50"); money never travels as a float.',
+    description=('An exact decimal serialized as a JSON string ("10.50"); '
+                 "money never travels as a float."),
     serialize=serialize_decimal,
     parse_value=parse_decimal,
 )

@@ -119,7 +119,8 @@ async def update_account(writer: Writer, account_id: uuid.UUID, data: UpdateAcco
     if values:
         sets = ", ".join(f"{k} = :{k}" for k in values)
         await conn.execute(
-            text(f"UPDATE accounts SET {sets}, updated_at = now() WHERE tenant_id = :t AND id = :id"),
+            text(f"UPDATE accounts SET {sets}, updated_at = now() "
+                 "WHERE tenant_id = :t AND id = :id"),
             {**values, "t": tenant_id, "id": account_id},
         )
     if data.partner_account is not None and data.partner_account != current["partner_account"]:

@@ -40,7 +40,8 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         raise BadUserInput("after", "not a cursor from this API") from None
 
 
-def page_request(first: int | None, after: str | None, *, default: int, maximum: int) -> PageRequest:
+def page_request(first: int | None, after: str | None, *, default: int,
+                 maximum: int) -> PageRequest:
     if first is None:
         first = default
     if first < 0 or first > maximum:

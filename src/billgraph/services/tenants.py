@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
-import json
 from typing import Any
 
 from sqlalchemy import RowMapping, text

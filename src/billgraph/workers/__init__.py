@@ -24,9 +24,12 @@ class Workers:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        from . import refresher  # noqa: F401  (registers itself)
-        from . import jobs, orders  # noqa: F401  (the job runner and the order job handler)
-        from . import bill_runs  # noqa: F401  (the bill_run job handler)
+        from . import (  # noqa: F401  (the job runner and the order job handler)
+            bill_runs,
+            jobs,
+            orders,
+            refresher,
+        )
 
         for daemon in DAEMONS:
             self.tasks.append(asyncio.create_task(self._run(daemon)))
