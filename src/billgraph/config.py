@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         default=True, description="Run the job runner and metrics refresher inside `serve`."
     )
     worker_tick_seconds: float = Field(default=1.0, description="Refresher / job runner tick.")
+    job_max_attempts: int = Field(
+        default=10, ge=1,
+        description="Claims of one job before it is FAILED instead of run again (a job whose "
+                    "worker process died this many times would otherwise be retried forever).")
     expose_sql_count: bool = Field(
         default=False, description="Add extensions.sqlStatements to responses (benchmarks).")
     log_level: str = "INFO"

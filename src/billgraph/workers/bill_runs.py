@@ -24,4 +24,4 @@ async def run_bill_run_job(state: AppState, job: RowMapping) -> None:
         raise jobs.LostClaim(str(taken)) from None
 
 
-register(bill_runs.JOB_KIND, run_bill_run_job)
+register(bill_runs.JOB_KIND, run_bill_run_job, give_up=bill_runs.give_up)

@@ -5,6 +5,10 @@ transaction as its work with `services.jobs.finish(conn, job, "SUCCEEDED", ...)`
 which is guarded by the job's attempt (a lost claim rolls the work back). Whatever
 the handler leaves RUNNING is marked SUCCEEDED when it returns; a `BillgraphError`
 marks the job FAILED with its code and message, any other error FAILED as INTERNAL.
+
+A job claimed more than `job_max_attempts` times (its worker died each time: killed,
+out of memory) is not run again: it is FAILED as INTERNAL, after the `give_up` hook of
+its kind (if any) has failed what it was working on (a bill run).
 """
 
 from __future__ import annotations
@@ -28,16 +32,21 @@ from . import DAEMONS
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AppState, RowMapping], Awaitable[None]]
+GiveUp = Callable[[AppState, RowMapping, list[dict[str, Any]]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
+GIVE_UP: dict[str, GiveUp] = {}
 
 LEASE_SECONDS = 60.0  # a RUNNING job without a heartbeat for this long is claimed again
 HEARTBEAT_SECONDS = 10.0
 SLOTS = 4  # jobs one process runs at the same time
 
 
-def register(kind: str, handler: Handler) -> None:
-    """Run jobs of `kind` with `handler` (one handler per kind)."""
+def register(kind: str, handler: Handler, *, give_up: GiveUp | None = None) -> None:
+    """Run jobs of `kind` with `handler` (one handler per kind); `give_up(state, job, errors)`
+    is awaited instead when the job has been claimed too often."""
     HANDLERS[kind] = handler
+    if give_up is not None:
+        GIVE_UP[kind] = give_up
 
 
 def worker_name() -> str:
@@ -85,6 +94,9 @@ def coded(error: BillgraphError) -> dict[str, Any]:
 
 async def run_job(state: AppState, job: RowMapping) -> None:
     """Run one claimed job to SUCCEEDED or FAILED (unless its claim is lost meanwhile)."""
+    if job["attempt"] > state.settings.job_max_attempts:
+        await _give_up(state, job)
+        return
     beat = asyncio.create_task(_heartbeat(state, job))
     errors: list[dict[str, Any]] = []
     try:
@@ -106,6 +118,20 @@ async def run_job(state: AppState, job: RowMapping) -> None:
     async with state.engine.begin() as conn:
         await jobs.finish(conn, job, "FAILED" if errors else "SUCCEEDED", errors=errors,
                           strict=False)
+
+
+async def _give_up(state: AppState, job: RowMapping) -> None:
+    tries = job["attempt"] - 1
+    log.error("job %s (%s) given up: its worker stopped during each of %d attempts",
+              job["id"], job["kind"], tries)
+    errors = [{"code": ErrorCode.INTERNAL.value,
+               "message": f"given up after {tries} attempts, each ended by its worker "
+                          f"stopping; job id {job['id']}"}]
+    hook = GIVE_UP.get(job["kind"])
+    if hook is not None:
+        await hook(state, job, errors)
+    async with state.engine.begin() as conn:
+        await jobs.finish(conn, job, "FAILED", errors=errors, strict=False)
 
 
 async def _heartbeat(state: AppState, job: RowMapping) -> None:

@@ -273,6 +273,29 @@ async def _fail(state: AppState, guard: RunGuard, errors: list[dict[str, str]]) 
     await state.events.publish(Event("bill_run", guard.tenant_id, guard.run_id))
 
 
+# GUARD for a run its job may have died before starting (still PENDING)
+UNFINISHED_GUARD = GUARD.replace("status = 'RUNNING'", "status IN ('PENDING', 'RUNNING')", 1)
+assert UNFINISHED_GUARD != GUARD
+
+
+async def give_up(state: AppState, job: RowMapping, errors: list[dict[str, Any]]) -> None:
+    """The run's job is not tried again: the run (not yet finished) is FAILED with `errors`.
+
+    Invoices it committed stay; a new bill run bills what this one did not.
+    """
+    guard = RunGuard(job["tenant_id"], job["bill_run_id"], job)
+
+    async def work(writer: Writer) -> None:
+        await writer.conn.execute(
+            text("UPDATE bill_runs SET status = 'FAILED', finished_at = now(), "
+                 "errors = errors || CAST(:errors AS jsonb) "
+                 f"WHERE {UNFINISHED_GUARD}"),
+            {**guard.params(), "errors": _json(errors)})
+
+    await state.write(guard.tenant_id, work)
+    await state.events.publish(Event("bill_run", guard.tenant_id, guard.run_id))
+
+
 async def run_bill_run(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID, *,
                        job: RowMapping | None = None,
                        after_owner: OwnerHook | None = None) -> None:
