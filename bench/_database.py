@@ -22,22 +22,34 @@ from billgraph.services import tenants
 
 
 @contextlib.contextmanager
+def admin_server(prefix: str) -> Iterator[str]:
+    """The URL of a server's `postgres` database: DATABASE_URL's server, or an embedded
+    PostgreSQL in a temporary directory (stopped and removed afterwards)."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield make_url(external).set(database="postgres").render_as_string(hide_password=False)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from billgraph.db.embedded import EmbeddedPostgres
+    tmp = Path(tempfile.mkdtemp(prefix=f"billgraph-{prefix}-"))
+    embedded = EmbeddedPostgres(tmp, fast=True)
+    embedded.start()
+    try:
+        yield embedded.url("postgres")
+    finally:
+        embedded.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def fresh_database(prefix: str) -> Iterator[str]:
     """The URL of a new, migrated database (dropped afterwards)."""
-    external = os.environ.get("DATABASE_URL")
-    embedded = None
-    tmp = None
-    if external:
-        admin_url = make_url(external).set(database="postgres").render_as_string(
-            hide_password=False)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from billgraph.db.embedded import EmbeddedPostgres
-        tmp = Path(tempfile.mkdtemp(prefix=f"billgraph-{prefix}-"))
-        embedded = EmbeddedPostgres(tmp, fast=True)
-        embedded.start()
-        admin_url = embedded.url("postgres")
+    with admin_server(prefix) as admin_url:
+        yield from _migrated(prefix, admin_url)
+
+
+def _migrated(prefix: str, admin_url: str) -> Iterator[str]:
     name = f"billgraph_{prefix}_{os.getpid()}"
 
     async def admin(sql: str) -> None:
@@ -54,10 +66,6 @@ def fresh_database(prefix: str) -> Iterator[str]:
         yield url
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if embedded is not None:
-            embedded.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def new_tenant(url: str, name: str) -> tuple[uuid.UUID, str]:

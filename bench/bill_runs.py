@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from datetime import date
-from pathlib import Path
 
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench._database import admin_server
 from billgraph.config import Settings
 from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.db.migrate import upgrade
@@ -163,20 +161,8 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=1,
                         help="bill through the 1st of this month of 2026 (periods per item)")
     args = parser.parse_args()
-    if os.environ.get("DATABASE_URL"):
-        admin = make_url(os.environ["DATABASE_URL"]).set(database="postgres")
-        asyncio.run(run(args, admin.render_as_string(hide_password=False)))
-        return
-    from billgraph.db.embedded import EmbeddedPostgres
-
-    tmp = Path(tempfile.mkdtemp(prefix="billgraph-bench-"))
-    embedded = EmbeddedPostgres(tmp, fast=True)
-    embedded.start()
-    try:
-        asyncio.run(run(args, embedded.url("postgres")))
-    finally:
-        embedded.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with admin_server("bench") as admin_url:
+        asyncio.run(run(args, admin_url))
 
 
 if __name__ == "__main__":

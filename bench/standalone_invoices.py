@@ -18,16 +18,16 @@ import argparse
 import asyncio
 import os
 import resource
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from bench._database import admin_server
 from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.db.migrate import upgrade
 from billgraph.services import tenants
@@ -82,7 +82,7 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
-async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, object]) -> dict:
+async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, object]) -> dict[str, Any]:
     body = (await http.post("/graphql", json={"query": query, "variables": variables})).json()
     assert not body.get("errors"), body["errors"][:3]
     return dict(body["data"])
@@ -147,20 +147,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--lines", type=int, default=2)
     args = parser.parse_args()
-    if os.environ.get("DATABASE_URL"):
-        admin = make_url(os.environ["DATABASE_URL"]).set(database="postgres")
-        asyncio.run(run(args, admin.render_as_string(hide_password=False)))
-        return
-    from billgraph.db.embedded import EmbeddedPostgres
-
-    tmp = Path(tempfile.mkdtemp(prefix="billgraph-bench-"))
-    embedded = EmbeddedPostgres(tmp, fast=True)
-    embedded.start()
-    try:
-        asyncio.run(run(args, embedded.url("postgres")))
-    finally:
-        embedded.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with admin_server("bench") as admin_url:
+        asyncio.run(run(args, admin_url))
 
 
 if __name__ == "__main__":
