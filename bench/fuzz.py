@@ -358,6 +358,7 @@ def fuzz_round(base_url: str, key: str, stats: Stats, *, examples: int, seed: in
     import schemathesis
     from hypothesis import HealthCheck, Phase, settings
     from hypothesis import strategies as st
+    from schemathesis.core.result import Err
     from schemathesis.generation import GenerationMode
 
     headers = {"Authorization": f"Bearer {key}"}
@@ -365,6 +366,8 @@ def fuzz_round(base_url: str, key: str, stats: Stats, *, examples: int, seed: in
     started = time.monotonic()
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
         for result in schema.get_all_operations():
+            if isinstance(result, Err):
+                raise result.err()
             operation = result.ok()
             for mode, count in ((GenerationMode.POSITIVE, examples),
                                 (GenerationMode.NEGATIVE, max(1, examples // 4))):

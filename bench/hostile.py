@@ -150,8 +150,9 @@ def hostile_server() -> Iterator[tuple[str, str, Callable[[], float], Callable[[
         return
     with tempfile.TemporaryDirectory(prefix="billgraph-hostile-") as tmp, \
             processes.serve(None, data_dir=Path(tmp), workers=False) as server:
-        key = server.key()
-        assert key, server.log()
+        printed = server.key()
+        assert printed, server.log()
+        key = printed
         yield server.url, key, server.cpu_seconds, server.log
 
 

@@ -205,8 +205,9 @@ def soak_server() -> Iterator[tuple[Any, str, str | None, uuid.UUID | None]]:
         return
     with tempfile.TemporaryDirectory(prefix="billgraph-soak-") as tmp, \
             processes.serve(None, data_dir=Path(tmp), workers=True) as server:
-        key = server.key()
-        assert key, server.log()
+        printed = server.key()
+        assert printed, server.log()
+        key = printed
         yield server, key, embedded_url(Path(tmp)), None
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any
 
 import httpx
@@ -35,7 +36,7 @@ class Client:
     tenant_id: str = ""
 
     async def post(self, query: str, variables: dict[str, Any] | None = None,
-                   key: str | None = ...) -> httpx.Response:  # type: ignore[assignment]
+                   key: str | EllipsisType | None = ...) -> httpx.Response:
         token = self.key if key is ... else key
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return await self.http.post("/graphql", json={"query": query, "variables": variables or {}},
@@ -132,10 +133,12 @@ class Subscriber:
 
     async def __aenter__(self) -> Subscriber:
         import websockets
+        from websockets.typing import Subprotocol
 
         headers = {"Authorization": f"Bearer {self.header_key}"} if self.header_key else None
-        self.ws = await websockets.connect(self.url, subprotocols=["graphql-transport-ws"],
-                                           additional_headers=headers)
+        self.ws = await websockets.connect(
+            self.url, subprotocols=[Subprotocol("graphql-transport-ws")],
+            additional_headers=headers)
         payload = {"Authorization": f"Bearer {self.key}"} if self.key else {}
         await self.send({"type": "connection_init", "payload": payload})
         return self

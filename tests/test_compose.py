@@ -6,6 +6,7 @@ No Docker engine runs where the tests run, so this checks the file's YAML and ke
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -17,8 +18,10 @@ SERVICE_KEYS = {"image", "build", "command", "environment", "ports", "volumes", 
 HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period"}
 
 
-def compose() -> dict:
-    return yaml.safe_load((ROOT / "compose.yaml").read_text())  # resolves the << merges
+def compose() -> dict[str, Any]:
+    # safe_load resolves the << merges
+    data: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return data
 
 
 def test_services_and_keys() -> None:

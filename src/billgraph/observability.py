@@ -123,9 +123,10 @@ def observe(metrics: Metrics, *, expose_sql_count: bool = False) -> type[SchemaE
             ctx = self.execution_context
             principal = getattr(ctx.context, "principal", None)
             self.sql_cell = [0]
-            tokens = [request_id_var.set(getattr(ctx.context, "request_id", "-")),
-                      tenant_var.set(str(principal.tenant_id) if principal else "-"),
-                      sql_count_var.set(self.sql_cell)]
+            tokens: list[contextvars.Token[Any]] = [
+                request_id_var.set(getattr(ctx.context, "request_id", "-")),
+                tenant_var.set(str(principal.tenant_id) if principal else "-"),
+                sql_count_var.set(self.sql_cell)]
             try:
                 yield
             finally:

@@ -51,7 +51,8 @@ def new_subscription(owner: str, invoice_owner: str, start: str = "2026-01-01",
     }]}
 
 
-def order(account_id: str, *subscriptions: dict[str, Any], date: str = "2026-01-01") -> dict:
+def order(account_id: str, *subscriptions: dict[str, Any],
+          date: str = "2026-01-01") -> dict[str, Any]:
     return {"input": {"accountId": account_id, "orderDate": date,
                       "subscriptions": list(subscriptions)}}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -18,8 +19,9 @@ PAGE = """query($first: Int, $after: String, $filter: AccountFilter) {
     pageInfo { hasNextPage endCursor } } }"""
 
 
-async def create(client: Client, **input: object) -> dict:
-    return (await client.gql(CREATE, {"input": input}))["createAccount"]
+async def create(client: Client, **input: object) -> dict[str, Any]:
+    account: dict[str, Any] = (await client.gql(CREATE, {"input": input}))["createAccount"]
+    return account
 
 
 async def test_create_account_with_defaults(client: Client) -> None:
@@ -53,7 +55,8 @@ async def test_zero_decimal_currency(client: Client) -> None:
         ({"name": "x", "accountNumber": ""}, "accountNumber"),
     ],
 )
-async def test_validation_names_the_field(client: Client, input: dict, field: str) -> None:
+async def test_validation_names_the_field(client: Client, input: dict[str, Any],
+                                          field: str) -> None:
     error = await client.error(CREATE, {"input": input})
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["field"] == field

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from tests.support import Client, GraphQLErrors, LiveServer, Subscriber
 
@@ -96,6 +97,6 @@ async def test_bad_or_missing_credentials_are_closed(server: LiveServer, key: st
 async def test_only_graphql_transport_ws(server: LiveServer) -> None:
     url = server.url.replace("http://", "ws://") + "/graphql"
     with pytest.raises((websockets.InvalidStatus, websockets.ConnectionClosed)):
-        async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:
+        async with websockets.connect(url, subprotocols=[Subprotocol("graphql-ws")]) as ws:
             await ws.send('{"type": "connection_init", "payload": {}}')
             await ws.recv()

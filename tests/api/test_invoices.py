@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.api.billing_support import (
@@ -109,7 +111,8 @@ async def test_pages_filters_and_account_invoices(client: Client) -> None:
 
 @pytest.mark.parametrize(("variables", "field"), [
     ({"first": 501}, "first"), ({"first": -1}, "first"), ({"after": "garbage"}, "after")])
-async def test_bad_invoice_page_requests(client: Client, variables: dict, field: str) -> None:
+async def test_bad_invoice_page_requests(client: Client, variables: dict[str, Any],
+                                         field: str) -> None:
     error = await client.error(PAGE, variables)
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
 

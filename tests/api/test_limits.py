@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from tests.support import Client, LiveServer, start_server
 
 
 async def refused(client: Client, query: str, code: str = "QUERY_TOO_COMPLEX",
-                  variables: dict | None = None) -> dict:
+                  variables: dict[str, Any] | None = None) -> dict[str, Any]:
     response = await client.post(query, variables)
     assert response.status_code < 500, response.text
     body = response.json()

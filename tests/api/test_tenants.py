@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support import Client
@@ -41,6 +43,6 @@ async def test_update_settings(client: Client) -> None:
     ({"customPeriods": [{"name": "CUSTOM1", "unit": "DAY", "count": 1},
                         {"name": "CUSTOM1", "unit": "DAY", "count": 2}]}, "customPeriods[1].name"),
 ])
-async def test_settings_validation(client: Client, input: dict, field: str) -> None:
+async def test_settings_validation(client: Client, input: dict[str, Any], field: str) -> None:
     error = await client.error(UPDATE, {"input": input})
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from tests.support import Client, LiveServer, Subscriber, start_server
 
@@ -17,7 +18,8 @@ async def test_a_connection_without_connection_init_is_closed(server: LiveServer
     async with start_server(server.database_url, run_workers=False,
                             ws_init_timeout_seconds=0.5) as short:
         url = short.url.replace("http://", "ws://") + "/graphql"
-        async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        protocols = [Subprotocol("graphql-transport-ws")]
+        async with websockets.connect(url, subprotocols=protocols) as ws:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 10)
             assert closed.value.rcvd is not None

@@ -177,7 +177,7 @@ async def test_server_killed_during_a_bill_run(database_url: str, engine: AsyncE
         FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id AND i.id = l.invoice_id
         WHERE l.tenant_id = :t""", t=tenant_id)
     assert max(Counter((r["item_id"], r["service_period_start"]) for r in lines).values()) == 1
-    per_owner = Counter()
+    per_owner: Counter[Any] = Counter()
     for row in lines:
         per_owner[str(row["account_id"])] += row["amount"]
     assert per_owner == {owner: 60 for owner in owners}

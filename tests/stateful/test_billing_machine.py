@@ -249,7 +249,8 @@ class BillingMachine(RuleBasedStateMachine):
         return sub
 
     def _effective(self, sub: Any, offset: int) -> date:
-        return max(self.today, sub["start_date"]) + timedelta(days=offset)
+        start: date = max(self.today, sub["start_date"])
+        return start + timedelta(days=offset)
 
     @precondition(lambda self: self.subscriptions)
     @rule(data=st.data(), product=st.sampled_from(["SEAT", "SUPPORT", "SETUP"]),

@@ -8,8 +8,9 @@ import strawberry
 
 from billgraph.services.errors import ErrorCode as _ErrorCode
 
-ErrorCode = strawberry.enum(
-    _ErrorCode, description="Stable error codes, in `extensions.code` of errors.")
+# strawberry.enum marks the services' enum itself (and returns it): one class, named for mypy
+strawberry.enum(_ErrorCode, description="Stable error codes, in `extensions.code` of errors.")
+ErrorCode = _ErrorCode
 
 
 @strawberry.enum(description="How often a subscription is billed (CUSTOMn: defined per tenant).")

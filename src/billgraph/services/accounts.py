@@ -162,7 +162,7 @@ async def find_account(conn: AsyncConnection, tenant_id: uuid.UUID, *,
                        account_number: str | None = None) -> RowMapping | None:
     if account_id is None and account_number is None:
         raise BadUserInput("id", "give id or accountNumber")
-    clauses, params = ["tenant_id = :t"], {"t": tenant_id}
+    clauses, params = ["tenant_id = :t"], dict[str, Any](t=tenant_id)
     if account_id is not None:
         clauses.append("id = :id")
         params["id"] = account_id
@@ -176,7 +176,7 @@ async def find_account(conn: AsyncConnection, tenant_id: uuid.UUID, *,
 
 async def list_accounts(conn: AsyncConnection, tenant_id: uuid.UUID, page: PageRequest,
                         filters: AccountFilter) -> Page[RowMapping]:
-    clauses, params = ["tenant_id = :t"], {"t": tenant_id}
+    clauses, params = ["tenant_id = :t"], dict[str, Any](t=tenant_id)
     if filters.partner_account is not None:
         clauses.append("partner_account = :partner")
         params["partner"] = filters.partner_account

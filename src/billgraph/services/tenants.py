@@ -93,7 +93,7 @@ async def tenant_by_name(conn: AsyncConnection, name: str) -> uuid.UUID:
 
 
 async def any_tenant(conn: AsyncConnection) -> bool:
-    return (await conn.execute(text("SELECT EXISTS (SELECT 1 FROM tenants)"))).scalar_one()
+    return bool((await conn.execute(text("SELECT EXISTS (SELECT 1 FROM tenants)"))).scalar_one())
 
 
 async def get_tenant(conn: AsyncConnection, tenant_id: uuid.UUID) -> RowMapping:

@@ -65,7 +65,7 @@ FOREIGN_KEYS = [
     ("applications", "invoice_id", "invoices"),
     ("applications", "debit_memo_id", "debit_memos"),
 ]
-FOREIGN_KEYS = [fk for fk in FOREIGN_KEYS if fk[2] is not None]
+COMPOSITE_KEYS = [(t, c, p) for t, c, p in FOREIGN_KEYS if p is not None]
 
 
 def upgrade() -> None:
@@ -473,7 +473,7 @@ def upgrade() -> None:
     for name in NUMBER_SEQUENCES:
         op.execute(f"CREATE SEQUENCE {name} AS bigint")
     op.execute(CURRENCY_MINOR_UNITS)
-    for table, column, parent in FOREIGN_KEYS:
+    for table, column, parent in COMPOSITE_KEYS:
         op.create_foreign_key(
             f"{table}_{column}_fkey", table, parent, ["tenant_id", column], ["tenant_id", "id"]
         )
