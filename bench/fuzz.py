@@ -29,7 +29,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -60,6 +60,9 @@ class Stats:
     codes: Counter[str] = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+    # cases built from valid documents (then mutated), by operation: sent, answered OK
+    from_valid: Counter[str] = field(default_factory=Counter)
+    from_valid_accepted: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         ops = len(self.operations)
@@ -72,6 +75,9 @@ class Stats:
                  f"{sum(self.accepted.values())} answered without errors",
                  "never answered without errors: " + (", ".join(
                      sorted(o for o in self.operations if not self.accepted[o])) or "-"),
+                 "of which built from valid documents, a leaf or two mutated in most: "
+                 + (", ".join(f"{o} {n} ({self.from_valid_accepted[o]} without errors)"
+                              for o, n in sorted(self.from_valid.items())) or "-"),
                  "error codes: " + ", ".join(f"{c} {n}" for c, n in self.codes.most_common()),
                  f"failures: {len(self.failures)}"
                  + (" (" + ", ".join(f"{k} {n}" for k, n in kinds.items()) + ")" if kinds else "")]
@@ -303,22 +309,26 @@ def substitute(query: str, pool: Pool, rnd: random.Random) -> str:
         return query
 
 
-def judge(stats: Stats, operation: str, query: str, response: httpx.Response) -> None:
+def judge(stats: Stats, operation: str, query: str,
+          response: httpx.Response) -> dict[str, Any] | None:
+    """Count the answer; a failure is recorded. The data when it has no errors."""
     stats.cases += 1
     stats.operations[operation] += 1
     if response.status_code >= 500:
         stats.failures.append(Failure(operation, "5xx", response.status_code, query,
                                       response.text[:300]))
-        return
+        return None
     try:
         body = response.json()
     except ValueError:
         stats.failures.append(Failure(operation, "NOT_JSON", response.status_code, query,
                                       response.text[:300]))
-        return
+        return None
     errors = (body.get("errors") or []) if isinstance(body, dict) else []
+    data: dict[str, Any] | None = None
     if not errors:
         stats.accepted[operation] += 1
+        data = body.get("data") if isinstance(body, dict) else None
     for error in errors:
         code = (error.get("extensions") or {}).get("code")
         stats.codes[str(code)] += 1
@@ -328,6 +338,7 @@ def judge(stats: Stats, operation: str, query: str, response: httpx.Response) ->
         elif code is None:
             stats.failures.append(Failure(operation, "UNCODED", response.status_code, query,
                                           json.dumps(error)[:300]))
+    return data
 
 
 def sender(http: httpx.Client, stats: Stats, label: str, pool: Pool | None) -> Any:
@@ -388,7 +399,118 @@ def fuzz_round(base_url: str, key: str, stats: Stats, *, examples: int, seed: in
                     sender(http, stats, operation.label, pool))))
                 with contextlib.suppress(hypothesis.errors.Unsatisfiable):
                     send()
+        if pool is not None and (deadline is None or time.monotonic() < deadline):
+            orders_from_valid(http, stats, pool, random.Random(seed), count=2 * examples)
     stats.seconds += time.monotonic() - started
+
+
+# ------------------------------------------------- createOrder from valid documents
+
+# Random documents almost never make a valid order (a plan, dates and action fields that
+# fit together), so createOrder also gets valid orders of every action type on the pool's
+# accounts and subscriptions, most with one or two leaves replaced by an edge value.
+ORDER = """mutation($input: CreateOrderInput!) { createOrder(input: $input) {
+  orderNumber subscriptions { subscription { subscriptionNumber items { id } } } } }"""
+FREQUENCIES = ["DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "BIANNUAL", "ANNUAL", "TWOYEARS",
+               "CUSTOM1"]
+EDGES: list[Any] = [None, "", " ", -1, 0, 1, 31, 2**31, "2026-02-30", "1900-01-01",
+                    "9999-12-31", "0.001", "-5.00", "NaN", "x" * 300, "SEAT", "PLAN",
+                    "00000000-0000-0000-0000-000000000000", True, [], {}]
+MUTATE = 0.6
+
+
+def valid_order(pool: Pool, rnd: random.Random) -> dict[str, Any]:
+    """A createOrder input that should succeed (or fail only on the subscription's state)."""
+    def day(low: int = 0, high: int = 400) -> str:
+        return str(date.fromisoformat(SEED_DATE) + timedelta(days=rnd.randint(low, high)))
+
+    accounts = pool.kinds["account"][:3]  # the USD accounts (plan PLAN is in USD)
+    account = rnd.choice(accounts)
+    when = day(30)
+    kind = rnd.choice(["CREATE_SUBSCRIPTION", "CREATE_SUBSCRIPTION", "ADD_PRODUCT",
+                       "UPDATE_PRODUCT", "REMOVE_PRODUCT", "SUSPEND", "RESUME",
+                       "CANCEL_SUBSCRIPTION", "OWNER_TRANSFER", "RENEW_SUBSCRIPTION"])
+    action: dict[str, Any] = {"type": kind, "effectiveDate": when}
+    entry: dict[str, Any] = {"actions": [action]}
+    if kind == "CREATE_SUBSCRIPTION":
+        terms: dict[str, Any] = {"pricePlan": {"code": "PLAN"}, "agreementDate": when,
+                                 "billingFrequency": rnd.choice(FREQUENCIES)}
+        if rnd.random() < 0.3:
+            terms["billingCycleDay"] = rnd.randint(1, 31)
+        if rnd.random() < 0.3:
+            terms["bindingInformation"] = {"bindingPeriod": rnd.choice(["MONTH", "ANNUAL"])}
+        action.update(subscriptionOwnerAccountId=rnd.choice(accounts),
+                      invoiceOwnerAccountId=rnd.choice(accounts), billingTerms=terms,
+                      items=[{"productCode": "SEAT", "quantity": rnd.randint(1, 50)},
+                             {"productCode": "SETUP"}][:rnd.randint(1, 2)])
+    else:
+        entry["subscriptionNumber"] = rnd.choice(pool.kinds["subscriptionNumber"])
+        if kind == "ADD_PRODUCT":
+            action["item"] = {"productCode": rnd.choice(["SEAT", "SETUP"]),
+                              "quantity": rnd.randint(1, 9)}
+        elif kind == "UPDATE_PRODUCT":
+            action["itemId"] = rnd.choice(pool.kinds["item"])
+            action["item"] = {"productCode": "SEAT", "quantity": rnd.randint(1, 99)}
+        elif kind == "REMOVE_PRODUCT":
+            action["itemId"] = rnd.choice(pool.kinds["item"])
+        elif kind == "CANCEL_SUBSCRIPTION":
+            action["overrideBinding"] = rnd.random() < 0.5
+        elif kind == "OWNER_TRANSFER":
+            action["newSubscriptionOwnerAccountId"] = rnd.choice(accounts)
+            action["newInvoiceOwnerAccountId"] = rnd.choice(accounts)
+    return {"accountId": account, "orderDate": when, "subscriptions": [entry]}
+
+
+def mutate(value: Any, rnd: random.Random) -> Any:
+    """`value` with one leaf (a scalar or list element anywhere) replaced by an edge value."""
+    leaves: list[tuple[Any, Any]] = []
+
+    def walk(node: Any) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            leaves.append((node, key))
+            if isinstance(child, dict | list):
+                walk(child)
+
+    walk(value)
+    if leaves:
+        node, key = rnd.choice(leaves)
+        if isinstance(node, dict) and rnd.random() < 0.2:
+            del node[key]  # a field left out
+        else:
+            node[key] = rnd.choice(EDGES)
+    return value
+
+
+def orders_from_valid(http: httpx.Client, stats: Stats, pool: Pool, rnd: random.Random, *,
+                      count: int) -> None:
+    """`count` createOrder cases from valid orders; what they create joins the pool."""
+    label = "Mutation.createOrder"
+    for _ in range(count):
+        data = valid_order(pool, rnd)
+        for _ in range(rnd.randint(1, 2) if rnd.random() < MUTATE else 0):
+            data = mutate(data, rnd)
+        query = json.dumps({"query": ORDER, "variables": {"input": data}})
+        try:
+            response = http.post("/graphql", json={"query": ORDER, "variables": {"input": data}})
+        except httpx.HTTPError as error:
+            stats.cases += 1
+            stats.operations[label] += 1
+            stats.failures.append(Failure(label, "TRANSPORT", None, query, repr(error)))
+            continue
+        stats.from_valid[label] += 1
+        answer = judge(stats, label, query, response)
+        if answer is None:
+            continue
+        stats.from_valid_accepted[label] += 1
+        for made in answer["createOrder"]["subscriptions"]:
+            subscription = made["subscription"]
+            if subscription["subscriptionNumber"] not in pool.kinds["subscriptionNumber"]:
+                pool.add("subscriptionNumber", subscription["subscriptionNumber"],
+                         is_id=False)
+            for item in subscription["items"]:
+                if item["id"] not in pool.kinds["item"]:
+                    pool.add("item", item["id"])
 
 
 # ---------------------------------------------------------------------- afterwards
