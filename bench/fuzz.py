@@ -7,7 +7,9 @@ database and a `billgraph serve` process with its workers, seeds a tenant with
 documents of every kind (so generated ids and numbers sometimes name real
 targets), then sends schemathesis-generated documents for every query and
 mutation, positive and negative, round after round with new seeds until the time
-is up. A failure is any 5xx, any error with extensions.code INTERNAL (or without
+is up; createOrder also gets valid orders of every action type, most with a leaf or
+two replaced by an edge value (random documents almost never make a valid order).
+A failure is any 5xx, any error with extensions.code INTERNAL (or without
 a code), or a request that does not answer. Afterwards, once the background work
 is done, every account is refreshed and the database invariants are checked
 (tests/invariants.py: metrics = recomputation, no negative open balance, applied
