@@ -7,8 +7,9 @@ database and a `billgraph serve` process with its workers, seeds a tenant with
 documents of every kind (so generated ids and numbers sometimes name real
 targets), then sends schemathesis-generated documents for every query and
 mutation, positive and negative, round after round with new seeds until the time
-is up; createOrder also gets valid orders of every action type, most with a leaf or
-two replaced by an edge value (random documents almost never make a valid order).
+is up; createOrder and apply/unapply of payments and credit memos also get valid
+documents built from the seeded references (orders of every action type), most with
+a leaf or two replaced by an edge value (random ones almost never fit together).
 A failure is any 5xx, any error with extensions.code INTERNAL (or without
 a code), or a request that does not answer. Afterwards, once the background work
 is done, every account is refreshed and the database invariants are checked
@@ -102,6 +103,10 @@ class Pool:
     ids: list[str] = field(default_factory=list)
     strings: list[str] = field(default_factory=list)
     kinds: dict[str, list[str]] = field(default_factory=dict)
+    # for documents built valid: the account of each payment, memo and invoice, and the
+    # applications made (source kind, source id, target field, target id)
+    owner: dict[str, str] = field(default_factory=dict)
+    applied: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def add(self, kind: str, value: str, *, is_id: bool = True) -> None:
         (self.ids if is_id else self.strings).append(value)
@@ -176,7 +181,9 @@ def seed(http: httpx.Client) -> Pool:
                             "lines": [{"description": "seed", "unitPrice": "100.00"}]}
                            for a in (customer, reseller, accounts[2]) for post in (True, False)]})
     invoices = [r["invoice"] for r in made["createStandaloneInvoices"]]
-    for invoice in invoices:
+    for invoice, owner in zip(invoices, [customer, customer, reseller, reseller,
+                                         accounts[2], accounts[2]], strict=True):
+        pool.owner[invoice["id"]] = owner
         pool.add("invoice", invoice["id"])
         pool.add("invoiceNumber", invoice["invoiceNumber"], is_id=False)
     for account in (customer, reseller):
@@ -194,6 +201,9 @@ def seed(http: httpx.Client) -> Pool:
         pool.add("debitMemo", memo)
         pool.add("payment", payment)
         pool.add("creditMemo", credit)
+        pool.owner.update({memo: account, payment: account, credit: account})
+        pool.applied += [("payment", payment, "invoiceId", invoice),
+                         ("creditMemo", credit, "debitMemoId", memo)]
     run = gql(http, 'mutation { billRun(input: {targetDate: "2026-02-01"}) { id } }')
     pool.add("billRun", run["billRun"]["id"])
     job = gql(http, """mutation($input: CreateOrderInput!) { createOrderAsync(input: $input)
@@ -402,15 +412,16 @@ def fuzz_round(base_url: str, key: str, stats: Stats, *, examples: int, seed: in
                 with contextlib.suppress(hypothesis.errors.Unsatisfiable):
                     send()
         if pool is not None and (deadline is None or time.monotonic() < deadline):
-            orders_from_valid(http, stats, pool, random.Random(seed), count=2 * examples)
+            from_valid(http, stats, pool, random.Random(seed), count=3 * examples)
     stats.seconds += time.monotonic() - started
 
 
-# ------------------------------------------------- createOrder from valid documents
+# ------------------------------------------------------ cases from valid documents
 
 # Random documents almost never make a valid order (a plan, dates and action fields that
-# fit together), so createOrder also gets valid orders of every action type on the pool's
-# accounts and subscriptions, most with one or two leaves replaced by an edge value.
+# fit together) or a valid application (a source and a target of the same account), so
+# those operations also get valid documents built from the pool, most with one or two
+# leaves replaced by an edge value.
 ORDER = """mutation($input: CreateOrderInput!) { createOrder(input: $input) {
   orderNumber subscriptions { subscription { subscriptionNumber items { id } } } } }"""
 FREQUENCIES = ["DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "BIANNUAL", "ANNUAL", "TWOYEARS",
@@ -484,35 +495,82 @@ def mutate(value: Any, rnd: random.Random) -> Any:
     return value
 
 
-def orders_from_valid(http: httpx.Client, stats: Stats, pool: Pool, rnd: random.Random, *,
-                      count: int) -> None:
-    """`count` createOrder cases from valid orders; what they create joins the pool."""
-    label = "Mutation.createOrder"
+APPLY = {
+    "payment": ("applyPayment", "unapplyPayment", "paymentId"),
+    "creditMemo": ("applyCreditMemo", "unapplyCreditMemo", "creditMemoId"),
+}
+
+
+def valid_application(pool: Pool, rnd: random.Random) -> tuple[str, str, dict[str, Any]]:
+    """An apply or unapply of a payment or credit memo that should succeed unless the
+    source or target has too little left: (root field, document, variables)."""
+    source_kind = rnd.choice(list(APPLY))
+    apply_field, unapply_field, id_arg = APPLY[source_kind]
+    amount = f"{rnd.randint(1, 500) / 100:.2f}"
+    done = [a for a in pool.applied if a[0] == source_kind]
+    if done and rnd.random() < 0.4:
+        _, source, target_field, target = rnd.choice(done)
+        root = unapply_field
+    else:
+        source = rnd.choice(pool.kinds[source_kind])
+        targets = [("invoiceId", i) for i in pool.kinds["invoice"]
+                   if pool.owner.get(i) == pool.owner.get(source)]
+        targets += [("debitMemoId", d) for d in pool.kinds["debitMemo"]
+                    if pool.owner.get(d) == pool.owner.get(source)]
+        target_field, target = rnd.choice(targets)
+        root = apply_field
+    query = (f"mutation($id: ID!, $a: [ApplicationInput!]!) {{ {root}({id_arg}: $id, "
+             "applications: $a) { id } }")
+    return root, query, {"id": source, "a": [{target_field: target, "amount": amount}]}
+
+
+def from_valid(http: httpx.Client, stats: Stats, pool: Pool, rnd: random.Random, *,
+               count: int) -> None:
+    """`count` cases built from valid documents: createOrder (two in three) and applying
+    or unapplying payments and credit memos; most get a leaf or two mutated. What they
+    create joins the pool."""
+    variables: dict[str, Any]
     for _ in range(count):
-        data = valid_order(pool, rnd)
+        if rnd.random() < 2 / 3:
+            root, query, variables = "createOrder", ORDER, {"input": valid_order(pool, rnd)}
+        else:
+            root, query, variables = valid_application(pool, rnd)
         for _ in range(rnd.randint(1, 2) if rnd.random() < MUTATE else 0):
-            data = mutate(data, rnd)
-        query = json.dumps({"query": ORDER, "variables": {"input": data}})
+            variables = mutate(variables, rnd)
+        label = f"Mutation.{root}"
+        body = {"query": query, "variables": variables}
+        shown = json.dumps(body)
         try:
-            response = http.post("/graphql", json={"query": ORDER, "variables": {"input": data}})
+            response = http.post("/graphql", json=body)
         except httpx.HTTPError as error:
             stats.cases += 1
             stats.operations[label] += 1
-            stats.failures.append(Failure(label, "TRANSPORT", None, query, repr(error)))
+            stats.failures.append(Failure(label, "TRANSPORT", None, shown, repr(error)))
             continue
         stats.from_valid[label] += 1
-        answer = judge(stats, label, query, response)
+        answer = judge(stats, label, shown, response)
         if answer is None:
             continue
         stats.from_valid_accepted[label] += 1
-        for made in answer["createOrder"]["subscriptions"]:
-            subscription = made["subscription"]
-            if subscription["subscriptionNumber"] not in pool.kinds["subscriptionNumber"]:
-                pool.add("subscriptionNumber", subscription["subscriptionNumber"],
-                         is_id=False)
-            for item in subscription["items"]:
-                if item["id"] not in pool.kinds["item"]:
-                    pool.add("item", item["id"])
+        if root == "createOrder":
+            remember_order(pool, answer["createOrder"])
+        elif root.startswith("apply"):  # accepted: the source and target are real
+            [application] = variables["a"]
+            for target_field, target in application.items():
+                if target_field != "amount":
+                    kind = "payment" if root == "applyPayment" else "creditMemo"
+                    pool.applied.append((kind, str(variables["id"]), target_field,
+                                         str(target)))
+
+
+def remember_order(pool: Pool, order: dict[str, Any]) -> None:
+    for made in order["subscriptions"]:
+        subscription = made["subscription"]
+        if subscription["subscriptionNumber"] not in pool.kinds["subscriptionNumber"]:
+            pool.add("subscriptionNumber", subscription["subscriptionNumber"], is_id=False)
+        for item in subscription["items"]:
+            if item["id"] not in pool.kinds["item"]:
+                pool.add("item", item["id"])
 
 
 # ---------------------------------------------------------------------- afterwards
