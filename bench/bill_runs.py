@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
 from datetime import date
 
-import asyncpg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from bench._database import admin_server
+from bench._database import fresh_database
 from billgraph.config import Settings
-from billgraph.db.engine import asyncpg_dsn, make_engine
-from billgraph.db.migrate import upgrade
+from billgraph.db.engine import make_engine
 from billgraph.events import EventHub
 from billgraph.models import new_id
 from billgraph.services import tenants
@@ -95,13 +91,7 @@ async def scenario(state: AppState, tenant: uuid.UUID, name: str, target: str,
               f"({10 / took:.1f}x headroom)")
 
 
-async def run(args: argparse.Namespace, admin_url: str) -> None:
-    database = f"billgraph_bench_{os.getpid()}"
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
-    await conn.execute(f'CREATE DATABASE "{database}"')
-    await conn.close()
-    url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, url)
+async def run(args: argparse.Namespace, url: str) -> None:
     engine = make_engine(url, pool_size=5, max_overflow=5)
     state = AppState(settings=Settings(database_url=url, run_workers=False), engine=engine,
                      events=EventHub())
@@ -161,8 +151,8 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=1,
                         help="bill through the 1st of this month of 2026 (periods per item)")
     args = parser.parse_args()
-    with admin_server("bench") as admin_url:
-        asyncio.run(run(args, admin_url))
+    with fresh_database("bench") as url:
+        asyncio.run(run(args, url))
 
 
 if __name__ == "__main__":

@@ -23,14 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
-from bench._database import admin_server
-from billgraph.db.engine import asyncpg_dsn, make_engine
-from billgraph.db.migrate import upgrade
-from billgraph.services import tenants
+from bench._database import fresh_database, new_tenant
 
 SERVER = """
 import sys, uvicorn
@@ -45,17 +40,8 @@ MUTATION = """mutation($inputs: [StandaloneInvoiceInput!]!, $key: String) {
     invoice { id invoiceNumber } errors { code message } } }"""
 
 
-async def run(args: argparse.Namespace, admin_url: str) -> None:
-    database = f"billgraph_bench_{os.getpid()}"
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
-    await conn.execute(f'CREATE DATABASE "{database}"')
-    await conn.close()
-    url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, url)
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    async with engine.begin() as db:
-        key = await tenants.create_key(db, await tenants.create_tenant(db, "bench"), "write")
-    await engine.dispose()
+async def run(args: argparse.Namespace, url: str) -> None:
+    _, key = await new_tenant(url, "bench")
     port = 8765
     server = await asyncio.create_subprocess_exec(sys.executable, "-c", SERVER, url, str(port))
     try:
@@ -147,8 +133,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--lines", type=int, default=2)
     args = parser.parse_args()
-    with admin_server("bench") as admin_url:
-        asyncio.run(run(args, admin_url))
+    with fresh_database("bench") as url:
+        asyncio.run(run(args, url))
 
 
 if __name__ == "__main__":
