@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import billgraph.workers.orders  # noqa: F401  (registers the order job handler)
 from billgraph.workers.jobs import run_job
 from tests.api.bill_run_support import (
     account,
