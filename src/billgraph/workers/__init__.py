@@ -24,7 +24,7 @@ class Workers:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        from . import (  # noqa: F401  (the job runner and the order job handler)
+        from . import (  # noqa: F401  (each registers its daemon or job handler)
             bill_runs,
             jobs,
             orders,

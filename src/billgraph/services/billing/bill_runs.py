@@ -261,12 +261,13 @@ async def _set_total(state: AppState, guard: RunGuard, total: int) -> None:
     await state.write(guard.tenant_id, work)
 
 
-async def _fail(state: AppState, guard: RunGuard, errors: list[dict[str, str]]) -> None:
+async def _fail(state: AppState, guard: RunGuard, errors: list[dict[str, Any]], *,
+                where: str = GUARD) -> None:
     """Mark the run FAILED with coded errors (the job runner fails the job)."""
     async def work(writer: Writer) -> None:
         await writer.conn.execute(
             text(f"UPDATE bill_runs SET status = 'FAILED', finished_at = now(), "
-                 f"errors = errors || CAST(:errors AS jsonb) WHERE {GUARD}"),
+                 f"errors = errors || CAST(:errors AS jsonb) WHERE {where}"),
             {**guard.params(), "errors": _json(errors)})
 
     await state.write(guard.tenant_id, work)
@@ -283,17 +284,8 @@ async def give_up(state: AppState, job: RowMapping, errors: list[dict[str, Any]]
 
     Invoices it committed stay; a new bill run bills what this one did not.
     """
-    guard = RunGuard(job["tenant_id"], job["bill_run_id"], job)
-
-    async def work(writer: Writer) -> None:
-        await writer.conn.execute(
-            text("UPDATE bill_runs SET status = 'FAILED', finished_at = now(), "
-                 "errors = errors || CAST(:errors AS jsonb) "
-                 f"WHERE {UNFINISHED_GUARD}"),
-            {**guard.params(), "errors": _json(errors)})
-
-    await state.write(guard.tenant_id, work)
-    await state.events.publish(Event("bill_run", guard.tenant_id, guard.run_id))
+    await _fail(state, RunGuard(job["tenant_id"], job["bill_run_id"], job), errors,
+                where=UNFINISHED_GUARD)
 
 
 async def run_bill_run(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID, *,
