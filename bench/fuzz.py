@@ -353,6 +353,18 @@ def judge(stats: Stats, operation: str, query: str,
     return data
 
 
+def post(http: httpx.Client, stats: Stats, label: str, body: dict[str, Any],
+         shown: str) -> httpx.Response | None:
+    """Send one case; one that gets no answer is counted as a TRANSPORT failure (None)."""
+    try:
+        return http.post("/graphql", json=body)
+    except httpx.HTTPError as error:
+        stats.cases += 1
+        stats.operations[label] += 1
+        stats.failures.append(Failure(label, "TRANSPORT", None, shown, repr(error)))
+        return None
+
+
 def sender(http: httpx.Client, stats: Stats, label: str, pool: Pool | None) -> Any:
     """The test body: send one generated case (its references substituted in positive
     cases) and judge the answer."""
@@ -361,14 +373,9 @@ def sender(http: httpx.Client, stats: Stats, label: str, pool: Pool | None) -> A
         query = case.body if isinstance(case.body, str) else str(case.body)
         if pool is not None and rnd is not None:
             query = substitute(query, pool, rnd)
-        try:
-            response = http.post("/graphql", json={"query": query})
-        except httpx.HTTPError as error:
-            stats.cases += 1
-            stats.operations[label] += 1
-            stats.failures.append(Failure(label, "TRANSPORT", None, query, repr(error)))
-            return
-        judge(stats, label, query, response)
+        response = post(http, stats, label, {"query": query}, query)
+        if response is not None:
+            judge(stats, label, query, response)
 
     return send
 
@@ -540,12 +547,8 @@ def from_valid(http: httpx.Client, stats: Stats, pool: Pool, rnd: random.Random,
         label = f"Mutation.{root}"
         body = {"query": query, "variables": variables}
         shown = json.dumps(body)
-        try:
-            response = http.post("/graphql", json=body)
-        except httpx.HTTPError as error:
-            stats.cases += 1
-            stats.operations[label] += 1
-            stats.failures.append(Failure(label, "TRANSPORT", None, shown, repr(error)))
+        response = post(http, stats, label, body, shown)
+        if response is None:
             continue
         stats.from_valid[label] += 1
         answer = judge(stats, label, shown, response)
