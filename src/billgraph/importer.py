@@ -47,7 +47,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -156,33 +156,42 @@ def group_invoices(rows: Iterator[Row]) -> Iterator[list[Row]]:
         yield group
 
 
-def _date(row: Row, column: str, errors: list[str], required: bool = False) -> str | None:
+def _column(row: Row, column: str, errors: list[str], required: bool,
+            parse: Callable[[str], str], what: str) -> str | None:
+    """The column's value as `parse` returns it; None (and an error) when it is missing
+    but required, or when `parse` raises ValueError."""
     value = row.values.get(column, "")
     if not value:
         if required:
             errors.append(f"{column}: required")
         return None
     try:
-        return dt.date.fromisoformat(value).isoformat()
+        return parse(value)
     except ValueError:
-        errors.append(f"{column}: {value!r} is not a date (YYYY-MM-DD)")
+        errors.append(f"{column}: {value!r} is not {what}")
         return None
 
 
-def _decimal(row: Row, column: str, errors: list[str], required: bool = False) -> str | None:
-    value = row.values.get(column, "")
-    if not value:
-        if required:
-            errors.append(f"{column}: required")
-        return None
+def _iso_date(value: str) -> str:
+    return dt.date.fromisoformat(value).isoformat()
+
+
+def _finite_decimal(value: str) -> str:
     try:
         number = Decimal(value)
     except InvalidOperation:
-        number = Decimal("NaN")
+        raise ValueError(value) from None
     if not number.is_finite():
-        errors.append(f"{column}: {value!r} is not a decimal number")
-        return None
+        raise ValueError(value)
     return value
+
+
+def _date(row: Row, column: str, errors: list[str], required: bool = False) -> str | None:
+    return _column(row, column, errors, required, _iso_date, "a date (YYYY-MM-DD)")
+
+
+def _decimal(row: Row, column: str, errors: list[str], required: bool = False) -> str | None:
+    return _column(row, column, errors, required, _finite_decimal, "a decimal number")
 
 
 def build_invoice(rows: list[Row], account_id: str, draft: bool) -> Invoice:
