@@ -15,7 +15,7 @@ from billgraph.models import new_id
 
 from . import metrics, money
 from .errors import BadUserInput, Conflict, NotFound
-from .pagination import Page, PageRequest, encode_cursor
+from .pagination import Page, PageRequest, keyset_page
 
 STATUSES = ("ACTIVE", "CANCELED")
 
@@ -186,15 +186,4 @@ async def list_accounts(conn: AsyncConnection, tenant_id: uuid.UUID, page: PageR
     if filters.name_contains:
         clauses.append("position(lower(:needle) in lower(name)) > 0")
         params["needle"] = filters.name_contains
-    where = " AND ".join(clauses)
-    total = (await conn.execute(text(f"SELECT count(*) FROM accounts WHERE {where}"),
-                                params)).scalar_one()
-    if page.after is not None:
-        where += " AND id > :after"
-        params["after"] = page.after
-    rows = list((await conn.execute(
-        text(f"SELECT * FROM accounts WHERE {where} ORDER BY id LIMIT :limit"),
-        {**params, "limit": page.first + 1},
-    )).mappings())
-    items = rows[: page.first]
-    return Page(items, [encode_cursor(r["id"]) for r in items], len(rows) > page.first, total)
+    return await keyset_page(conn, "accounts", " AND ".join(clauses), params, page)

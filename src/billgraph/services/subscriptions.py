@@ -11,7 +11,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import money
-from .pagination import Page, PageRequest, encode_cursor
+from .pagination import Page, PageRequest, keyset_page, keyset_pages
 
 
 @dataclass
@@ -44,11 +44,6 @@ async def find_by_number(conn: AsyncConnection, tenant_id: uuid.UUID,
         {"t": tenant_id, "n": number})).mappings().first()
 
 
-def _page(rows: list[RowMapping], page: PageRequest, total: int) -> Page[RowMapping]:
-    items = rows[: page.first]
-    return Page(items, [encode_cursor(r["id"]) for r in items], len(rows) > page.first, total)
-
-
 async def list_subscriptions(conn: AsyncConnection, tenant_id: uuid.UUID, page: PageRequest,
                              filters: SubscriptionFilter) -> Page[RowMapping]:
     clauses = ["tenant_id = :t"]
@@ -59,32 +54,12 @@ async def list_subscriptions(conn: AsyncConnection, tenant_id: uuid.UUID, page: 
         if value is not None:
             clauses.append(f"{column} = :{column}")
             params[column] = value
-    where = " AND ".join(clauses)
-    total = (await conn.execute(text(f"SELECT count(*) FROM subscriptions WHERE {where}"),
-                                params)).scalar_one()
-    if page.after is not None:
-        where += " AND id > :after"
-        params["after"] = page.after
-    rows = list((await conn.execute(
-        text(f"SELECT * FROM subscriptions WHERE {where} ORDER BY id LIMIT :limit"),
-        {**params, "limit": page.first + 1})).mappings())
-    return _page(rows, page, total)
+    return await keyset_page(conn, "subscriptions", " AND ".join(clauses), params, page)
 
 
 async def pages_by_owner(conn: AsyncConnection, tenant_id: uuid.UUID,
                          owner_ids: Sequence[uuid.UUID],
                          page: PageRequest) -> dict[uuid.UUID, Page[RowMapping]]:
     """The same page of subscriptions owned by each account, in two statements for all."""
-    params = {"t": tenant_id, "ids": list(owner_ids), "after": page.after,
-              "limit": page.first + 1}
-    totals = {owner: count for owner, count in await conn.execute(text(
-        "SELECT owner_account_id, count(*) FROM subscriptions WHERE tenant_id = :t "
-        "AND owner_account_id = ANY(CAST(:ids AS uuid[])) GROUP BY owner_account_id"), params)}
-    rows: dict[uuid.UUID, list[RowMapping]] = {i: [] for i in owner_ids}
-    for row in (await conn.execute(text(
-            "SELECT s.* FROM unnest(CAST(:ids AS uuid[])) AS o(id) CROSS JOIN LATERAL ("
-            "SELECT * FROM subscriptions WHERE tenant_id = :t AND owner_account_id = o.id "
-            "AND (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
-            "ORDER BY id LIMIT :limit) s"), params)).mappings():
-        rows[row["owner_account_id"]].append(row)
-    return {i: _page(rows[i], page, totals.get(i, 0)) for i in owner_ids}
+    return await keyset_pages(conn, tenant_id, "subscriptions", "owner_account_id", owner_ids,
+                              page)
