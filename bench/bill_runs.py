@@ -76,7 +76,7 @@ async def scenario(state: AppState, tenant: uuid.UUID, name: str, target: str,
                 "0, '[]')"), {"t": tenant, "id": run_id, "d": date.fromisoformat(target),
                               "a": account_ids})
         started = time.perf_counter()
-        await bill_runs.run_bill_run(state, tenant, run_id)
+        await bill_runs.run_bill_run(state, state.events.publish, tenant, run_id)
         took = time.perf_counter() - started
         async with state.engine.connect() as conn:
             run = (await conn.execute(text("SELECT * FROM bill_runs WHERE id = :id"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from graphql import OperationDefinitionNode, OperationType, parse, validate
 
-from billgraph.schema.schema import build_schema
+from billgraph.api import build_schema
 
 README = Path(__file__).parents[1] / "README.md"
 BLOCK = re.compile(r"^```graphql\n(.*?)^```", re.MULTILINE | re.DOTALL)

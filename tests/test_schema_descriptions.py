@@ -15,7 +15,7 @@ from graphql import (
     graphql_sync,
 )
 
-from billgraph.schema.schema import build_schema
+from billgraph.api import build_schema
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
 

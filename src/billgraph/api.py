@@ -1,4 +1,7 @@
-"""The GraphQL schema: query, mutation and subscription roots merged from resolvers/."""
+"""The GraphQL schema, assembled above every layer from the root types of resolvers/.
+
+Nothing below imports this module: resolvers/ → schema/ → loaders/ → services/ → db/.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +24,11 @@ from billgraph.resolvers.payments import PaymentMutations, PaymentQueries
 from billgraph.resolvers.subscriptions import SubscriptionQueries
 from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
-
-from .docs import describe_conventions
-from .document_cache import document_cache
-from .extensions import WriteScope, apply_code
-from .limits import Limits, query_limits
-from .scalars import DecimalScalar
+from billgraph.schema.docs import describe_conventions
+from billgraph.schema.document_cache import document_cache
+from billgraph.schema.extensions import WriteScope, apply_code
+from billgraph.schema.limits import Limits, query_limits
+from billgraph.schema.scalars import DecimalScalar
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,

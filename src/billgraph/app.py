@@ -14,11 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from billgraph import graphiql
+from billgraph import bootstrap, graphiql
+from billgraph.api import build_schema
 from billgraph.config import Settings
-from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.db.migrate import alembic_config
-from billgraph.events import EventHub
 from billgraph.graphql_app import BillgraphGraphQL
 from billgraph.observability import (
     Metrics,
@@ -28,8 +27,6 @@ from billgraph.observability import (
     readiness,
 )
 from billgraph.schema.limits import Limits
-from billgraph.schema.schema import build_schema
-from billgraph.state import AppState
 from billgraph.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -39,11 +36,10 @@ def create_app(settings: Settings) -> Starlette:
     """The ASGI app. `settings.database_url` must point at a migrated database."""
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (the CLI starts the embedded one)")
-    engine = make_engine(settings.database_url, pool_size=settings.pool_size,
-                         max_overflow=settings.pool_overflow,
-                         lock_timeout_ms=settings.lock_timeout_ms)
-    state = AppState(settings=settings, engine=engine,
-                     events=EventHub(asyncpg_dsn(settings.database_url)))
+    state = bootstrap.app_state(settings, pool_size=settings.pool_size,
+                                max_overflow=settings.pool_overflow,
+                                lock_timeout_ms=settings.lock_timeout_ms)
+    engine = state.engine
     limits = Limits(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
                     max_fields=settings.max_fields, max_cost=settings.max_query_cost,
                     max_tokens=settings.max_tokens, default_page=settings.default_page_size,
@@ -76,7 +72,7 @@ def create_app(settings: Settings) -> Starlette:
         # collected every 50,000 allocations instead.
         gc.set_threshold(50_000, 20, 10)
         await state.events.start()
-        workers = Workers(state)
+        workers = Workers(state, bootstrap.daemons())
         if settings.run_workers:
             await workers.start()
         try:

@@ -112,7 +112,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from billgraph.workers.main import run_workers
+    from billgraph.bootstrap import run_workers
 
     database = open_database(settings)
     try:

@@ -39,7 +39,7 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.state, self.tenant_id)
+            self._loaders = Loaders(self.state.read, self.tenant_id)
         return self._loaders
 
 

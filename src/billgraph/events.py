@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,10 @@ def batches(lines: list[str]) -> list[str]:
     if current:
         out.append(current)
     return out
+
+
+Publish = Callable[[Event], Awaitable[None]]
+"""Publish an event once its transaction has committed (EventHub.publish)."""
 
 
 @dataclass

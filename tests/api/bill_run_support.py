@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-import billgraph.workers.bill_runs  # noqa: F401  (registers the bill_run job handler)
+from billgraph.bootstrap import job_kinds
 from billgraph.config import Settings
 from billgraph.db.engine import make_engine
 from billgraph.events import EventHub
@@ -112,7 +112,7 @@ async def run_jobs(server: LiveServer) -> int:
     async with worker_state(server) as state:
         done = 0
         while claimed := await claim_jobs(state, 1):
-            await run_job(state, claimed[0])
+            await run_job(state, claimed[0], job_kinds())
             done += 1
         return done
 

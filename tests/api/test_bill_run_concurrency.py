@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from billgraph.bootstrap import job_kinds
 from billgraph.services.billing import bill_runs
 from billgraph.workers.jobs import run_job
 from tests.api.bill_run_support import (
@@ -41,7 +42,7 @@ async def test_two_concurrent_runs_bill_each_period_exactly_once(
         jobs = await claim_jobs(state, 2)
         assert len(jobs) == 2
         # both runs bill the same owners in the same order, at the same time
-        await asyncio.gather(*(run_job(state, job) for job in jobs))
+        await asyncio.gather(*(run_job(state, job, job_kinds()) for job in jobs))
     runs = [await get(client, first["id"]), await get(client, second["id"])]
     assert [r["status"] for r in runs] == ["COMPLETED", "COMPLETED"]
     assert [r["accountsProcessed"] for r in runs] == [OWNERS, OWNERS]
@@ -67,7 +68,8 @@ async def test_concurrent_runs_of_overlapping_targets_add_up(
     tenant = uuid.UUID(client.tenant_id)
     async with worker_state(server) as state:
         # the service directly, three at once (as three workers would)
-        await asyncio.gather(*(bill_runs.run_bill_run(state, tenant, uuid.UUID(run["id"]))
+        await asyncio.gather(*(bill_runs.run_bill_run(state, state.events.publish, tenant,
+                                                      uuid.UUID(run["id"]))
                                for run in runs))
     done = [await get(client, run["id"]) for run in runs]
     assert {r["status"] for r in done} == {"COMPLETED"}
@@ -105,9 +107,9 @@ async def test_a_run_writing_from_stale_facts_collides_and_recomputes(
     caplog.set_level(logging.INFO, logger="billgraph.services.billing.bill_runs")
     async with worker_state(server) as state:
         b = asyncio.create_task(bill_runs.run_bill_run(
-            state, tenant, uuid.UUID(run_b["id"]), after_owner=hold))
+            state, state.events.publish, tenant, uuid.UUID(run_b["id"]), after_owner=hold))
         await asyncio.wait_for(b_waits.wait(), 30)
-        await bill_runs.run_bill_run(state, tenant, uuid.UUID(run_a["id"]))
+        await bill_runs.run_bill_run(state, state.events.publish, tenant, uuid.UUID(run_a["id"]))
         a_done.set()
         await asyncio.wait_for(b, 30)
     a, b_run = await get(client, run_a["id"]), await get(client, run_b["id"])

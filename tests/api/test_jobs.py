@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from billgraph.bootstrap import job_kinds
 from billgraph.config import Settings
 from billgraph.db.engine import make_engine
 from billgraph.events import EventHub
@@ -192,7 +193,8 @@ async def test_a_lost_claim_commits_nothing(server: LiveServer, client: Client) 
                          id=job_id)
         with pytest.raises(jobs.LostClaim):
             await run_order(state, job)
-        await runner.run_job(state, job)  # the runner drops it: no FAILED, no SUCCEEDED
+        # the runner drops it: no FAILED, no SUCCEEDED
+        await runner.run_job(state, job, job_kinds())
     finally:
         await engine.dispose()
     [row] = await server.sql("SELECT status, attempt, claimed_by FROM jobs WHERE id = :id",

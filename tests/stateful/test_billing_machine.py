@@ -327,7 +327,8 @@ class BillingMachine(RuleBasedStateMachine):
                                            auto_post=post)
         run_id = self.write("billRun", lambda w: bill_runs.create_bill_run(w, run_input))
         assert run_id is not None
-        self.run(bill_runs.run_bill_run(self.run.state, self.tenant_id, run_id))
+        state = self.run.state
+        self.run(bill_runs.run_bill_run(state, state.events.publish, self.tenant_id, run_id))
         [run] = self.rows("SELECT status, errors FROM bill_runs WHERE id = :r", r=run_id)
         assert run["status"] == "COMPLETED", run
         assert not [e for e in run["errors"] if e["code"] == "INTERNAL"], run

@@ -17,14 +17,13 @@ import uuid
 
 from sqlalchemy import RowMapping
 
-import billgraph.workers.bill_runs  # noqa: F401  (the real handler registers first...)
+from billgraph.bootstrap import job_kinds, run_workers
 from billgraph.config import Settings
 from billgraph.services import jobs
 from billgraph.services.billing import bill_runs
 from billgraph.services.billing.invoicing import Superseded
 from billgraph.state import AppState
-from billgraph.workers.jobs import register
-from billgraph.workers.main import run_workers
+from billgraph.workers.jobs import JobKind
 
 
 def main(database_url: str, pause_after: int) -> None:
@@ -41,15 +40,16 @@ def main(database_url: str, pause_after: int) -> None:
 
     async def handler(state: AppState, job: RowMapping) -> None:
         try:
-            await bill_runs.run_bill_run(state, job["tenant_id"], job["bill_run_id"], job=job,
-                                         after_owner=pause)
+            await bill_runs.run_bill_run(state, state.events.publish, job["tenant_id"],
+                                         job["bill_run_id"], job=job, after_owner=pause)
         except Superseded as taken:
             raise jobs.LostClaim(str(taken)) from None
 
-    register(bill_runs.JOB_KIND, handler)  # (...and this one replaces it)
+    kinds = job_kinds()
+    kinds[bill_runs.JOB_KIND] = JobKind(handler, give_up=kinds[bill_runs.JOB_KIND].give_up)
     settings = Settings(database_url=database_url, worker_tick_seconds=0.05,
                         log_level="WARNING")
-    asyncio.run(run_workers(settings))
+    asyncio.run(run_workers(settings, kinds))
 
 
 if __name__ == "__main__":

@@ -132,13 +132,14 @@ async def test_a_run_stopped_between_batches_resumes_after_its_cursor(
 
     async with worker_state(server) as state:
         with pytest.raises(Crash):
-            await bill_runs.run_bill_run(state, tenant, run_id, after_owner=crash_after_five)
+            await bill_runs.run_bill_run(state, state.events.publish, tenant, run_id,
+                                         after_owner=crash_after_five)
         # the first batch (3 owners) is done: the cursor is on its last owner
         [row] = await server.sql("SELECT last_account_id, status FROM bill_runs WHERE id = "
                                  "CAST(:r AS uuid)", r=run["id"])
         assert (row["last_account_id"], row["status"]) == (
             sorted(uuid.UUID(o) for o in owners)[2], "RUNNING")
-        await bill_runs.run_bill_run(state, tenant, run_id)
+        await bill_runs.run_bill_run(state, state.events.publish, tenant, run_id)
     done = await get(client, run["id"])
     assert done == {**done, "status": "COMPLETED", "accountsTotal": OWNERS,
                     "accountsProcessed": OWNERS, "invoicesCreated": OWNERS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import billgraph.workers.orders  # noqa: F401  (registers the order job handler)
+from billgraph.bootstrap import job_kinds
 from billgraph.workers.jobs import run_job
 from tests.api.bill_run_support import (
     account,
@@ -38,7 +38,7 @@ async def test_a_bill_run_whose_worker_keeps_dying_fails_and_the_next_run_bills_
         await die_in_every_attempt(server, run["id"], limit)
         [job] = await claim_jobs(state, 1)  # one claim too many: given up, not run
         assert job["attempt"] == limit + 1
-        await run_job(state, job)
+        await run_job(state, job, job_kinds())
     [row] = await server.sql("SELECT status, errors FROM jobs WHERE id = :id", id=job["id"])
     assert row["status"] == "FAILED"
     [error] = row["errors"]
@@ -75,7 +75,7 @@ async def test_an_order_job_is_run_up_to_the_limit_then_failed_with_nothing_writ
                          "heartbeat_at = now() - interval '10 minutes' WHERE id = :id",
                          n=attempts, id=job_id)
         [job] = await claim_jobs(state, 1)
-        await run_job(state, job)
+        await run_job(state, job, job_kinds())
     data = await client.gql("query($id: ID!) { job(id: $id) { status order { id } "
                             "errors { code message } } }", {"id": job_id})
     [row] = await server.sql("SELECT count(*) AS n FROM subscriptions WHERE tenant_id = :t",

@@ -16,7 +16,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -40,6 +40,15 @@ class Writer:
     conn: AsyncConnection
     tenant_id: uuid.UUID
     recomputed: set[uuid.UUID] = field(default_factory=set)
+
+
+class Database(Protocol):
+    """What a service that runs its own transactions needs (AppState is one): short read
+    connections and retried write transactions."""
+
+    def read(self) -> AsyncConnection: ...
+
+    async def write(self, tenant_id: uuid.UUID, work: Callable[[Writer], Awaitable[T]]) -> T: ...
 
 
 AfterCommit = Callable[[uuid.UUID, set[uuid.UUID]], Awaitable[None]]

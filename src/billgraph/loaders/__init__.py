@@ -1,105 +1,137 @@
-"""Per-request DataLoaders: one query per kind per tick, `WHERE id = ANY(...)`."""
+"""Per-request DataLoaders, one named and typed loader per thing a field reads.
+
+Every list or object field reached from a list reads through one of these, so the
+statements of a request grow with the depth of the query, never with the length of a
+list. Only this package (and services/) names tables: schema/ asks for
+`loaders.account.one(id)` or `loaders.invoice_pages.load((account_id, page))`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import RowMapping, text
-from strawberry.dataloader import DataLoader
+from sqlalchemy import RowMapping
 
-from billgraph.services import metrics
-from billgraph.state import AppState
+from billgraph.services import invoices, metrics, subscriptions
 
-K = TypeVar("K")
-V = TypeVar("V")
+from .base import ChildrenLoader, PageKey, PageLoader, Read, RowLoader, SharedLoader
 
+__all__ = ["ChildrenLoader", "Loaders", "PageKey", "PageLoader", "RowLoader", "SharedLoader"]
 
-class SharedLoader(DataLoader[K, V]):
-    """A DataLoader whose callers each await their own view of the shared result.
-
-    graphql-core cancels the pending fields of an object once one of its fields fails.
-    A field waiting on a plain DataLoader future cancels that future, which another
-    field loading the same key (elsewhere in the document) still awaits: it got a
-    CancelledError, which escaped the executor as an HTTP 500 (found by fuzzing).
-    Shielded, a cancelled caller lets go of its view only.
-    """
-
-    def load(self, key: K) -> Awaitable[V]:
-        return asyncio.shield(super().load(key))
-
-
-def by_id(state: AppState, tenant_id: uuid.UUID,
-          table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
-    """Rows of `table` by id, within the tenant."""
-
-    async def load(ids: Sequence[uuid.UUID]) -> list[RowMapping | None]:
-        async with state.read() as conn:
-            rows = await conn.execute(
-                text(f"SELECT * FROM {table} "
-                     "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
-                {"t": tenant_id, "ids": list(ids)},
-            )
-            found = {row["id"]: row for row in rows.mappings()}
-        return [found.get(i) for i in ids]
-
-    return SharedLoader(load_fn=load)
-
-
-def grouped(state: AppState, tenant_id: uuid.UUID, table: str, key: str,
-            order: str = "id") -> DataLoader[uuid.UUID, list[RowMapping]]:
-    """Rows of `table` grouped by the foreign key `key`."""
-
-    async def load(ids: Sequence[uuid.UUID]) -> list[list[RowMapping]]:
-        async with state.read() as conn:
-            rows = await conn.execute(
-                text(f"SELECT * FROM {table} WHERE tenant_id = :t "
-                     f"AND {key} = ANY(CAST(:ids AS uuid[])) ORDER BY {order}"),
-                {"t": tenant_id, "ids": list(ids)},
-            )
-            groups: dict[uuid.UUID, list[RowMapping]] = {i: [] for i in ids}
-            for row in rows.mappings():
-                groups[row[key]].append(row)
-        return [groups[i] for i in ids]
-
-    return SharedLoader(load_fn=load)
+L = TypeVar("L")
 
 
 class Loaders:
-    """Built lazily per request: a loader exists only once a resolver asks for it."""
+    """Built lazily per request: a loader exists only once a field asks for it."""
 
-    def __init__(self, state: AppState, tenant_id: uuid.UUID) -> None:
-        self.state = state
+    def __init__(self, read: Read, tenant_id: uuid.UUID) -> None:
+        self.read = read
         self.tenant_id = tenant_id
-        self._made: dict[str, DataLoader[Any, Any]] = {}
+        self._made: dict[str, Any] = {}
 
-    def _get(self, name: str, make: Callable[[], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
+    def _get(self, name: str, make: Callable[[], L]) -> L:
         loader = self._made.get(name)
         if loader is None:
             loader = self._made[name] = make()
         return loader
 
-    def custom(self, name: str, make: Callable[[], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
-        """A loader made elsewhere (e.g. pages per key), built once per request under `name`."""
-        return self._get(f"custom:{name}", make)
+    def _rows(self, table: str, what: str) -> RowLoader:
+        return self._get(table, lambda: RowLoader(self.read, self.tenant_id, table, what))
 
-    def row(self, table: str) -> DataLoader[uuid.UUID, RowMapping | None]:
-        return self._get(f"row:{table}", lambda: by_id(self.state, self.tenant_id, table))
+    def _children(self, table: str, parent: str, order: str) -> ChildrenLoader:
+        return self._get(f"{table}.{parent}", lambda: ChildrenLoader(
+            self.read, self.tenant_id, table, parent, order))
 
-    def children(self, table: str, key: str,
-                 order: str = "id") -> DataLoader[uuid.UUID, list[RowMapping]]:
-        return self._get(f"children:{table}:{key}",
-                         lambda: grouped(self.state, self.tenant_id, table, key, order))
+    # ------------------------------------------------------------- objects by id
+    @property
+    def account(self) -> RowLoader:
+        return self._rows("accounts", "account")
 
     @property
-    def metrics(self) -> DataLoader[uuid.UUID, RowMapping | None]:
+    def subscription(self) -> RowLoader:
+        return self._rows("subscriptions", "subscription")
+
+    @property
+    def product(self) -> RowLoader:
+        return self._rows("products", "product")
+
+    @property
+    def price_plan(self) -> RowLoader:
+        return self._rows("price_plans", "price plan")
+
+    @property
+    def billing_term_scheme(self) -> RowLoader:
+        return self._rows("billing_term_schemes", "billing term scheme")
+
+    @property
+    def user(self) -> RowLoader:
+        return self._rows("users", "user")
+
+    @property
+    def bill_run(self) -> RowLoader:
+        return self._rows("bill_runs", "bill run")
+
+    @property
+    def order(self) -> RowLoader:
+        return self._rows("orders", "order")
+
+    @property
+    def metrics(self) -> SharedLoader[uuid.UUID, RowMapping | None]:
+        """An account's stored metrics with their `stale` flag."""
         async def load(ids: Sequence[uuid.UUID]) -> list[RowMapping | None]:
-            async with self.state.read() as conn:
+            async with self.read() as conn:
                 found = await metrics.load(conn, self.tenant_id, ids)
             return [found.get(i) for i in ids]
 
         return self._get("metrics", lambda: SharedLoader(load_fn=load))
 
+    # ------------------------------------------------------------- lists by parent
+    @property
+    def invoice_lines(self) -> ChildrenLoader:
+        """An invoice's lines, in position order."""
+        return self._children("invoice_lines", "invoice_id", "position")
 
+    @property
+    def plan_charges(self) -> ChildrenLoader:
+        """A price plan's charges, in position order."""
+        return self._children("plan_charges", "price_plan_id", "position")
+
+    @property
+    def subscription_items(self) -> ChildrenLoader:
+        """A subscription's items, ended ones included, by start date."""
+        return self._children("subscription_items", "subscription_id", "start_date, id")
+
+    @property
+    def order_actions(self) -> ChildrenLoader:
+        """An order's actions, in input order."""
+        return self._children("order_actions", "order_id", "position")
+
+    @property
+    def owned_subscriptions(self) -> ChildrenLoader:
+        """All the subscriptions an account owns, oldest first."""
+        return self._children("subscriptions", "owner_account_id", "id")
+
+    @property
+    def account_invoices(self) -> ChildrenLoader:
+        """All the invoices an account owns, by invoice date."""
+        return self._children("invoices", "account_id", "invoice_date, id")
+
+    @property
+    def account_payments(self) -> ChildrenLoader:
+        """All the payments of an account, by effective date."""
+        return self._children("payments", "account_id", "effective_date, id")
+
+    # ------------------------------------------------------------- pages by parent
+    @property
+    def subscription_pages(self) -> PageLoader:
+        """(owner account id, page) → a page of the subscriptions it owns."""
+        return self._get("subscription_pages", lambda: PageLoader(
+            self.read, self.tenant_id, subscriptions.pages_by_owner))
+
+    @property
+    def invoice_pages(self) -> PageLoader:
+        """(account id, page) → a page of the invoices it owns."""
+        return self._get("invoice_pages", lambda: PageLoader(
+            self.read, self.tenant_id, invoices.pages_by_account))

@@ -22,7 +22,8 @@ from billgraph.schema.accounts import (
 from billgraph.schema.common import PageInfo, parse_id, requested_page
 from billgraph.services import accounts, metrics
 from billgraph.services.errors import NotFound
-from billgraph.services.idempotency import idempotent
+
+from .mutations import create
 
 
 async def fetch_account(info: Info, account_id: uuid.UUID, field: str = "id") -> Account:
@@ -83,16 +84,13 @@ class AccountMutations:
             name=input.name, account_number=input.account_number, currency=input.currency,
             bill_cycle_day=input.bill_cycle_day, partner_account=input.partner_account)
 
-        async def work(writer: Writer) -> dict[str, str]:
-            async def create() -> dict[str, str]:
-                row = await accounts.create_account(writer, data)
-                return {"id": str(row["id"])}
+        async def write(writer: Writer) -> uuid.UUID:
+            row = await accounts.create_account(writer, data)
+            return uuid.UUID(str(row["id"]))
 
-            return await idempotent(writer, idempotency_key, "createAccount",
-                                    dataclasses.asdict(data), create)
-
-        result = await info.context.state.write(info.context.tenant_id, work)
-        return await fetch_account(info, uuid.UUID(result["id"]))
+        return await create(info, operation="createAccount", key=idempotency_key,
+                            payload=lambda: dataclasses.asdict(data), write=write,
+                            read=lambda account_id: fetch_account(info, account_id))
 
     @strawberry.mutation(description="Change an account; omitted fields stay as they are.")
     async def update_account(self, info: Info, id: strawberry.ID,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+
 import strawberry
 
 from billgraph.context import Info
@@ -13,10 +16,15 @@ from billgraph.schema.catalog import (
     CreateProductInput,
     PricePlan,
     Product,
+    load_price_plan,
+    load_product,
+    load_scheme,
 )
 from billgraph.schema.common import parse_id
 from billgraph.schema.users import User
 from billgraph.services import catalog, tenants
+
+from .mutations import create
 
 
 @strawberry.type
@@ -54,16 +62,20 @@ class CatalogQueries:
 @strawberry.type
 class CatalogMutations:
     @strawberry.mutation(description="Create a product (code unique per tenant).")
-    async def create_product(self, info: Info, input: CreateProductInput) -> Product:
+    async def create_product(self, info: Info, input: CreateProductInput,
+                             idempotency_key: str | None = None) -> Product:
         data = catalog.CreateProduct(code=input.code, name=input.name)
 
-        async def work(writer: Writer) -> Product:
-            return Product.from_row(await catalog.create_product(writer, data))
+        async def write(writer: Writer) -> uuid.UUID:
+            return uuid.UUID(str((await catalog.create_product(writer, data))["id"]))
 
-        return await info.context.state.write(info.context.tenant_id, work)
+        return await create(info, operation="createProduct", key=idempotency_key,
+                            payload=lambda: dataclasses.asdict(data), write=write,
+                            read=lambda product_id: load_product(info, product_id))
 
     @strawberry.mutation(description="Create a price plan with its charges.")
-    async def create_price_plan(self, info: Info, input: CreatePricePlanInput) -> PricePlan:
+    async def create_price_plan(self, info: Info, input: CreatePricePlanInput,
+                                idempotency_key: str | None = None) -> PricePlan:
         data = catalog.CreatePricePlan(
             code=input.code, name=input.name, currency=input.currency,
             charges=[catalog.ChargeInput(
@@ -71,28 +83,36 @@ class CatalogMutations:
                 price_period=c.price_period.value if c.price_period else None)
                 for c in input.charges])
 
-        async def work(writer: Writer) -> PricePlan:
-            return PricePlan.from_row(await catalog.create_price_plan(writer, data))
+        async def write(writer: Writer) -> uuid.UUID:
+            return uuid.UUID(str((await catalog.create_price_plan(writer, data))["id"]))
 
-        return await info.context.state.write(info.context.tenant_id, work)
+        return await create(info, operation="createPricePlan", key=idempotency_key,
+                            payload=lambda: dataclasses.asdict(data), write=write,
+                            read=lambda plan_id: load_price_plan(info, plan_id))
 
     @strawberry.mutation(description="Create a billing term scheme (code unique per tenant).")
-    async def create_billing_term_scheme(self, info: Info,
-                                         input: CreateBillingTermSchemeInput) -> BillingTermScheme:
+    async def create_billing_term_scheme(self, info: Info, input: CreateBillingTermSchemeInput,
+                                         idempotency_key: str | None = None
+                                         ) -> BillingTermScheme:
         data = catalog.CreateScheme(code=input.code, type=input.type.value,
                                     billing_cycle_day=input.billing_cycle_day,
                                     concurrent_usage_based=input.concurrent_usage_based)
 
-        async def work(writer: Writer) -> BillingTermScheme:
-            return BillingTermScheme.from_row(await catalog.create_scheme(writer, data))
+        async def write(writer: Writer) -> uuid.UUID:
+            return uuid.UUID(str((await catalog.create_scheme(writer, data))["id"]))
 
-        return await info.context.state.write(info.context.tenant_id, work)
+        return await create(info, operation="createBillingTermScheme", key=idempotency_key,
+                            payload=lambda: dataclasses.asdict(data), write=write,
+                            read=lambda scheme_id: load_scheme(info, scheme_id))
 
     @strawberry.mutation(
         description="Create a user of the tenant (for billing terms' performedBy).")
-    async def create_user(self, info: Info, username: str) -> User:
-        async def work(writer: Writer) -> User:
-            user_id = await tenants.create_user(writer.conn, writer.tenant_id, username)
-            return User(id=strawberry.ID(str(user_id)), username=username.strip())
+    async def create_user(self, info: Info, username: str,
+                          idempotency_key: str | None = None) -> User:
+        async def read(user_id: uuid.UUID) -> User:
+            return User.from_row(await info.context.loaders.user.one(user_id))
 
-        return await info.context.state.write(info.context.tenant_id, work)
+        return await create(info, operation="createUser", key=idempotency_key,
+                            payload=lambda: username,
+                            write=lambda w: tenants.create_user(w.conn, w.tenant_id, username),
+                            read=read)

@@ -9,7 +9,7 @@ import strawberry
 
 from billgraph.context import Info
 from billgraph.resolvers.bill_runs import fetch_bill_run
-from billgraph.schema.accounts import Account, AccountMetrics
+from billgraph.schema.accounts import Account, AccountMetrics, MetricsUpdate
 from billgraph.schema.billing import BillRun
 from billgraph.schema.common import parse_id
 from billgraph.schema.enums import BillRunStatus
@@ -17,12 +17,6 @@ from billgraph.services import accounts, metrics
 from billgraph.services.errors import NotFound
 
 FINISHED = (BillRunStatus.COMPLETED, BillRunStatus.FAILED)
-
-
-@strawberry.type(description="An account whose metrics were just recomputed, and the metrics.")
-class MetricsUpdate:
-    account: Account = strawberry.field(description="The account whose metrics were recomputed.")
-    metrics: AccountMetrics = strawberry.field(description="The metrics as recomputed.")
 
 
 async def metrics_update(info: Info, account_id: uuid.UUID) -> MetricsUpdate | None:

@@ -11,29 +11,25 @@ from billgraph.db.tx import Writer
 from billgraph.schema.billing import (
     Invoice,
     InvoiceConnection,
-    InvoiceEdge,
     InvoiceFilter,
     InvoiceResult,
     StandaloneInvoiceInput,
     job_errors,
 )
-from billgraph.schema.common import PageInfo, parse_id, requested_page
+from billgraph.schema.common import parse_id, requested_page
 from billgraph.services import accounts, invoices, standalone_invoices
-from billgraph.services.idempotency import idempotent
+from billgraph.services.idempotency import Result
+
+from .mutations import create_result
 
 
 async def invoice_connection(info: Info, first: int | None, after: str | None,
                              filters: invoices.InvoiceFilter) -> InvoiceConnection:
-    """A page of invoices (also Account.invoices)."""
+    """A page of the tenant's invoices."""
     page = requested_page(info, first, after)
     async with info.context.state.read() as conn:
         result = await invoices.list_invoices(conn, info.context.tenant_id, page, filters)
-    edges = [InvoiceEdge(cursor=c, node=Invoice.from_row(r))
-             for r, c in zip(result.items, result.cursors, strict=True)]
-    return InvoiceConnection(
-        edges=edges, total_count=result.total_count,
-        page_info=PageInfo.of(result),
-    )
+    return InvoiceConnection.from_page(result)
 
 
 async def fetch_invoice(info: Info, invoice_id: uuid.UUID) -> Invoice:
@@ -98,25 +94,26 @@ class InvoiceMutations:
         idempotency_key: str | None = None,
     ) -> list[InvoiceResult]:
         items = [_standalone(i) for i in inputs]
-        payload = [_fingerprint(i) for i in items] if idempotency_key else None
 
-        async def work(writer: Writer) -> dict[str, list[dict[str, object]]]:
-            async def create() -> dict[str, list[dict[str, object]]]:
-                return {"results": await standalone_invoices.create_standalone_invoices(
-                    writer, items)}
+        async def write(writer: Writer) -> Result:
+            return {"results": await standalone_invoices.create_standalone_invoices(
+                writer, items)}
 
-            return await idempotent(writer, idempotency_key, "createStandaloneInvoices",
-                                    payload, create)
+        async def read(result: Result) -> list[InvoiceResult]:
+            results = result["results"]
+            ids = [uuid.UUID(str(r["id"])) for r in results if "id" in r]
+            async with info.context.state.read() as conn:
+                rows = await invoices.get_invoices(conn, info.context.tenant_id, ids)
+            return [
+                InvoiceResult(invoice=Invoice.from_row(rows[uuid.UUID(str(r["id"]))]), errors=[])
+                if "id" in r else InvoiceResult(invoice=None, errors=job_errors(r["errors"]))
+                for r in results
+            ]
 
-        results = (await info.context.state.write(info.context.tenant_id, work))["results"]
-        ids = [uuid.UUID(str(r["id"])) for r in results if "id" in r]
-        async with info.context.state.read() as conn:
-            rows = await invoices.get_invoices(conn, info.context.tenant_id, ids)
-        return [
-            InvoiceResult(invoice=Invoice.from_row(rows[uuid.UUID(str(r["id"]))]), errors=[])
-            if "id" in r else InvoiceResult(invoice=None, errors=job_errors(r["errors"]))  # type: ignore[arg-type]
-            for r in results
-        ]
+        return await create_result(info, operation="createStandaloneInvoices",
+                                   key=idempotency_key,
+                                   payload=lambda: [_fingerprint(i) for i in items],
+                                   write=write, read=read)
 
     @strawberry.mutation(description="Post a DRAFT invoice: its amount becomes owed.")
     async def post_invoice(self, info: Info, id: strawberry.ID) -> Invoice:

@@ -7,7 +7,6 @@ import uuid
 import strawberry
 
 from billgraph.context import Info
-from billgraph.db.tx import Writer
 from billgraph.schema.jobs import Job
 from billgraph.schema.orders import (
     BillingTermsInput,
@@ -19,7 +18,9 @@ from billgraph.schema.orders import (
 from billgraph.services import billing_terms as bt
 from billgraph.services import jobs, orders
 from billgraph.services.errors import NotFound
-from billgraph.services.idempotency import idempotent
+
+from .jobs import fetch_job
+from .mutations import create
 
 
 def _str(value: object | None) -> str | None:
@@ -108,16 +109,10 @@ class OrderMutations:
     async def create_order(self, info: Info, input: CreateOrderInput,
                            idempotency_key: str | None = None) -> Order:
         data = order_input(input)
-        payload = orders.to_json(data) if idempotency_key is not None else None
-
-        async def work(writer: Writer) -> dict[str, str]:
-            async def create() -> dict[str, str]:
-                return {"id": str(await orders.create_order(writer, data))}
-
-            return await idempotent(writer, idempotency_key, "createOrder", payload, create)
-
-        result = await info.context.state.write(info.context.tenant_id, work)
-        return await fetch_order(info, uuid.UUID(result["id"]))
+        return await create(info, operation="createOrder", key=idempotency_key,
+                            payload=lambda: orders.to_json(data),
+                            write=lambda w: orders.create_order(w, data),
+                            read=lambda order_id: fetch_order(info, order_id))
 
     @strawberry.mutation(description=(
         "Queue an order (at most 300 subscriptions and 300 actions) as a job and return at "
@@ -128,18 +123,9 @@ class OrderMutations:
         data = order_input(input)
         orders.check_limits(data, orders.ASYNC_LIMITS)
         payload = {"input": orders.to_json(data)}
-
-        async def work(writer: Writer) -> dict[str, str]:
-            async def enqueue() -> dict[str, str]:
-                return {"id": str(await jobs.enqueue(writer, orders.JOB_KIND, payload))}
-
-            return await idempotent(writer, idempotency_key, "createOrderAsync", payload,
-                                    enqueue)
-
-        result = await info.context.state.write(info.context.tenant_id, work)
-        await info.context.state.events.job_queued(info.context.tenant_id,
-                                                   uuid.UUID(result["id"]))
-        async with info.context.state.read() as conn:
-            row = await jobs.get_job(conn, info.context.tenant_id, uuid.UUID(result["id"]))
-        assert row is not None
-        return Job.from_row(row)
+        return await create(info, operation="createOrderAsync", key=idempotency_key,
+                            payload=lambda: payload,
+                            write=lambda w: jobs.enqueue(w, orders.JOB_KIND, payload),
+                            after_commit=lambda job_id: info.context.state.events.job_queued(
+                                info.context.tenant_id, job_id),
+                            read=lambda job_id: fetch_job(info, job_id))

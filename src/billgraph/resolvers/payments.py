@@ -6,7 +6,6 @@ import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 
 import strawberry
 
@@ -25,7 +24,8 @@ from billgraph.schema.payments import (
 from billgraph.services import applications as ledger
 from billgraph.services import payments
 from billgraph.services.applications import CREDIT_MEMO, PAYMENT
-from billgraph.services.idempotency import idempotent
+
+from .mutations import create
 
 
 def parse_applications(inputs: list[ApplicationInput] | None,
@@ -59,19 +59,6 @@ async def fetch_debit_memo(info: Info, memo_id: uuid.UUID, field: str = "id") ->
             field=field))
 
 
-async def create(info: Info, key: str | None, operation: str, data: Any,
-                 service: Callable[[Writer, Any], Awaitable[uuid.UUID]]) -> uuid.UUID:
-    """Run a create service once per idempotency key; the new document's id."""
-    async def work(writer: Writer) -> dict[str, str]:
-        async def run() -> dict[str, str]:
-            return {"id": str(await service(writer, data))}
-
-        return await idempotent(writer, key, operation, dataclasses.asdict(data), run)
-
-    result = await info.context.state.write(info.context.tenant_id, work)
-    return uuid.UUID(result["id"])
-
-
 async def write(info: Info, action: Callable[[Writer], Awaitable[None]]) -> None:
     await info.context.state.write(info.context.tenant_id, action)
 
@@ -100,8 +87,10 @@ class PaymentMutations:
             account_id=parse_id(input.account_id, "account", "accountId"), amount=input.amount,
             effective_date=input.effective_date,
             applications=parse_applications(input.applications))
-        return await fetch_payment(info, await create(info, idempotency_key, "createPayment",
-                                                      data, payments.create_payment))
+        return await create(info, operation="createPayment", key=idempotency_key,
+                            payload=lambda: dataclasses.asdict(data),
+                            write=lambda w: payments.create_payment(w, data),
+                            read=lambda payment_id: fetch_payment(info, payment_id))
 
     @strawberry.mutation(description="Apply a payment to posted invoices and debit memos.")
     async def apply_payment(self, info: Info, payment_id: strawberry.ID,
@@ -130,8 +119,10 @@ class PaymentMutations:
         data = payments.CreateCreditMemo(
             account_id=parse_id(input.account_id, "account", "accountId"), amount=input.amount,
             reason=input.reason, applications=parse_applications(input.applications))
-        return await fetch_credit_memo(info, await create(
-            info, idempotency_key, "createCreditMemo", data, payments.create_credit_memo))
+        return await create(info, operation="createCreditMemo", key=idempotency_key,
+                            payload=lambda: dataclasses.asdict(data),
+                            write=lambda w: payments.create_credit_memo(w, data),
+                            read=lambda memo_id: fetch_credit_memo(info, memo_id))
 
     @strawberry.mutation(description="Apply a credit memo to posted invoices and debit memos.")
     async def apply_credit_memo(self, info: Info, credit_memo_id: strawberry.ID,
@@ -162,6 +153,8 @@ class PaymentMutations:
         data = payments.CreateDebitMemo(
             account_id=parse_id(input.account_id, "account", "accountId"), amount=input.amount,
             reason=input.reason)
-        return await fetch_debit_memo(info, await create(
-            info, idempotency_key, "createDebitMemo", data, payments.create_debit_memo))
+        return await create(info, operation="createDebitMemo", key=idempotency_key,
+                            payload=lambda: dataclasses.asdict(data),
+                            write=lambda w: payments.create_debit_memo(w, data),
+                            read=lambda memo_id: fetch_debit_memo(info, memo_id))
 

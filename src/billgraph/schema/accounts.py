@@ -13,7 +13,7 @@ from sqlalchemy import RowMapping
 from billgraph.context import Info
 from billgraph.services.errors import NotFound
 
-from .common import Node, PageInfo
+from .common import Node, PageInfo, requested_page
 from .enums import AccountStatus
 from .subscriptions import account_subscriptions
 
@@ -62,6 +62,10 @@ class AccountMetrics:
         )
 
 
+async def load_account(info: Info, account_id: uuid.UUID) -> Account:
+    return Account.from_row(await info.context.loaders.account.one(account_id))
+
+
 async def load_metrics(info: Info, account_id: Any) -> AccountMetrics:
     row = await info.context.loaders.metrics.load(account_id)
     if row is None:
@@ -106,11 +110,17 @@ class Account(Node):
     @strawberry.field(description="The invoices this account owns, oldest first.")
     async def invoices(self, info: Info, first: int | None = None, after: str | None = None
                        ) -> Annotated[InvoiceConnection, strawberry.lazy(".billing")]:
-        from billgraph.resolvers.invoices import invoice_connection
-        from billgraph.services.invoices import InvoiceFilter
+        from .billing import InvoiceConnection
 
-        return await invoice_connection(info, first, after,
-                                        InvoiceFilter(account_id=uuid.UUID(self.id)))
+        page = requested_page(info, first, after)
+        result = await info.context.loaders.invoice_pages.load((uuid.UUID(self.id), page))
+        return InvoiceConnection.from_page(result)
+
+
+@strawberry.type(description="An account whose metrics were just recomputed, and the metrics.")
+class MetricsUpdate:
+    account: Account = strawberry.field(description="The account whose metrics were recomputed.")
+    metrics: AccountMetrics = strawberry.field(description="The metrics as recomputed.")
 
 
 @strawberry.type

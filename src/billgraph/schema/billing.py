@@ -14,7 +14,7 @@ from strawberry.types.arguments import InputContext
 
 from billgraph.context import Info
 from billgraph.services.errors import ErrorCode as _ErrorCode
-from billgraph.services.errors import NotFound
+from billgraph.services.pagination import Page
 
 from .accounts import Account
 from .catalog import Product, load_product
@@ -58,7 +58,7 @@ class InvoiceLine:
             return None
         from .subscriptions import Subscription
 
-        row = await info.context.loaders.row("subscriptions").load(self.subscription_id)
+        row = await info.context.loaders.subscription.load(self.subscription_id)
         return None if row is None else Subscription.from_row(row)
 
     @strawberry.field(description="The product charged, if the line names one.")
@@ -102,6 +102,18 @@ class BillRun:
         )
 
 
+@strawberry.input(description="What a bill run bills.")
+class BillRunInput:
+    target_date: dt.date = strawberry.field(
+        description="Service periods starting on or before this date are billed (in advance).")
+    invoice_date: dt.date | None = strawberry.field(
+        default=None, description="The invoices' date; default targetDate.")
+    account_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Bill only these accounts; default every invoice owner.")
+    auto_post: bool | None = strawberry.field(
+        default=None, description="Post the invoices (default true); false leaves DRAFTs.")
+
+
 @strawberry.type(description=(
     "An invoice. Its balance is what is still owed: the amount, less what payments and "
     "credit memos applied; 0 once canceled."))
@@ -133,22 +145,18 @@ class Invoice(Node):
 
     @strawberry.field(description="The invoice owner.")
     async def account(self, info: Info) -> Account:
-        row = await info.context.loaders.row("accounts").load(self.account_id)
-        if row is None:
-            raise NotFound("account", self.account_id)
-        return Account.from_row(row)
+        return Account.from_row(await info.context.loaders.account.one(self.account_id))
 
     @strawberry.field(description="The lines, in order.")
     async def lines(self, info: Info) -> list[InvoiceLine]:
-        rows = await info.context.loaders.children(
-            "invoice_lines", "invoice_id", "position").load(uuid.UUID(self.id))
+        rows = await info.context.loaders.invoice_lines.load(uuid.UUID(self.id))
         return [InvoiceLine.from_row(r) for r in rows]
 
     @strawberry.field(description="The bill run that created it; null for standalone invoices.")
     async def bill_run(self, info: Info) -> BillRun | None:
         if self.bill_run_id is None:
             return None
-        row = await info.context.loaders.row("bill_runs").load(self.bill_run_id)
+        row = await info.context.loaders.bill_run.load(self.bill_run_id)
         return None if row is None else BillRun.from_row(row)
 
 
@@ -163,6 +171,12 @@ class InvoiceConnection:
     edges: list[InvoiceEdge]
     page_info: PageInfo
     total_count: int
+
+    @classmethod
+    def from_page(cls, page: Page[RowMapping]) -> InvoiceConnection:
+        return cls(edges=[InvoiceEdge(cursor=c, node=Invoice.from_row(r))
+                          for r, c in zip(page.items, page.cursors, strict=True)],
+                   total_count=page.total_count, page_info=PageInfo.of(page))
 
 
 @strawberry.input(description="Narrows an invoices query; omitted fields do not filter.")

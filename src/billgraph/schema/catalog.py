@@ -10,7 +10,6 @@ from sqlalchemy import RowMapping
 
 from billgraph.context import Info
 
-from .common import load_row
 from .enums import BillingFrequency, BillingTermSchemeType, ChargeType
 
 
@@ -26,7 +25,7 @@ class Product:
 
 
 async def load_product(info: Info, product_id: uuid.UUID) -> Product:
-    return Product.from_row(await load_row(info, "products", "product", product_id))
+    return Product.from_row(await info.context.loaders.product.one(product_id))
 
 
 @strawberry.type(description="A charge of a price plan: `price` per `pricePeriod` of one product.")
@@ -64,13 +63,12 @@ class PricePlan:
 
     @strawberry.field(description="The plan's charges, one per product, in plan order.")
     async def charges(self, info: Info) -> list[PlanCharge]:
-        rows = await info.context.loaders.children(
-            "plan_charges", "price_plan_id", "position").load(self.plan_id)
+        rows = await info.context.loaders.plan_charges.load(self.plan_id)
         return [PlanCharge.from_row(r) for r in rows]
 
 
 async def load_price_plan(info: Info, plan_id: uuid.UUID) -> PricePlan:
-    return PricePlan.from_row(await load_row(info, "price_plans", "price plan", plan_id))
+    return PricePlan.from_row(await info.context.loaders.price_plan.one(plan_id))
 
 
 @strawberry.type(description=(
@@ -96,7 +94,7 @@ class BillingTermScheme:
 
 async def load_scheme(info: Info, scheme_id: uuid.UUID) -> BillingTermScheme:
     return BillingTermScheme.from_row(
-        await load_row(info, "billing_term_schemes", "billing term scheme", scheme_id))
+        await info.context.loaders.billing_term_scheme.one(scheme_id))
 
 
 @strawberry.input(description="A new product.")

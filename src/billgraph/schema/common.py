@@ -6,7 +6,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import strawberry
-from sqlalchemy import RowMapping
 
 from billgraph.services.errors import NotFound
 from billgraph.services.pagination import Page, PageRequest, page_request
@@ -55,11 +54,3 @@ def parse_id(value: str | strawberry.ID, what: str, field: str = "id") -> uuid.U
         return uuid.UUID(str(value))
     except ValueError:
         raise NotFound(what, value, field=field) from None
-
-
-async def load_row(info: Info, table: str, what: str, row_id: uuid.UUID) -> RowMapping:
-    """A row of the tenant by id, through the request's DataLoader; NOT_FOUND when missing."""
-    row: RowMapping | None = await info.context.loaders.row(table).load(row_id)
-    if row is None:
-        raise NotFound(what, row_id)
-    return row

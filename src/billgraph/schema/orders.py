@@ -12,9 +12,9 @@ from sqlalchemy import RowMapping
 
 from billgraph.context import Info
 
-from .common import load_row
+from .accounts import load_account
 from .enums import BillingFrequency, BindingPeriod, ConcurrentUsageBillingMethod, OrderActionType
-from .subscriptions import Subscription, load_account
+from .subscriptions import Subscription
 
 if TYPE_CHECKING:
     from .accounts import Account
@@ -150,7 +150,7 @@ class OrderSubscription:
     @strawberry.field(description="The subscription as it is now.")
     async def subscription(self, info: Info) -> Subscription:
         return Subscription.from_row(
-            await load_row(info, "subscriptions", "subscription", self.subscription_id))
+            await info.context.loaders.subscription.one(self.subscription_id))
 
 
 @strawberry.type(description="An order: the changes it made to subscriptions, in one transaction.")
@@ -176,8 +176,7 @@ class Order:
 
     @strawberry.field(description="Its subscriptions in input order, each with its actions.")
     async def subscriptions(self, info: Info) -> list[OrderSubscription]:
-        rows = await info.context.loaders.children(
-            "order_actions", "order_id", "position").load(self.order_id)
+        rows = await info.context.loaders.order_actions.load(self.order_id)
         grouped: dict[uuid.UUID, OrderSubscription] = {}
         for row in rows:
             entry = grouped.setdefault(row["subscription_id"], OrderSubscription(
@@ -188,4 +187,4 @@ class Order:
 
 
 async def load_order(info: Info, order_id: uuid.UUID) -> Order:
-    return Order.from_row(await load_row(info, "orders", "order", order_id))
+    return Order.from_row(await info.context.loaders.order.one(order_id))

@@ -10,17 +10,9 @@ import strawberry
 from sqlalchemy import RowMapping
 
 from billgraph.context import Info
-from billgraph.services.errors import NotFound
 
-from .accounts import Account
+from .accounts import Account, load_account
 from .enums import DocumentStatus
-
-
-async def load_account(info: Info, account_id: uuid.UUID) -> Account:
-    row = await info.context.loaders.row("accounts").load(account_id)
-    if row is None:
-        raise NotFound("account", account_id)
-    return Account.from_row(row)
 
 
 @strawberry.type(description=(

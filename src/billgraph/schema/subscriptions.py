@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy import RowMapping
-from strawberry.dataloader import DataLoader
 
 from billgraph.context import Info
-from billgraph.loaders import SharedLoader
 from billgraph.services import money, subscriptions
-from billgraph.services.pagination import Page, PageRequest
+from billgraph.services.pagination import Page
 
 from .catalog import (
     BillingTermScheme,
@@ -25,7 +22,7 @@ from .catalog import (
     load_product,
     load_scheme,
 )
-from .common import Node, PageInfo, load_row, requested_page
+from .common import Node, PageInfo, requested_page
 from .enums import (
     BillingFrequency,
     BindingPeriod,
@@ -37,15 +34,6 @@ from .users import User
 
 if TYPE_CHECKING:
     from .accounts import Account
-
-ITEM_ORDER = "start_date, id"
-
-
-async def load_account(info: Info, account_id: uuid.UUID) -> Account:
-    from .accounts import Account
-
-    return Account.from_row(await load_row(info, "accounts", "account", account_id))
-
 
 @strawberry.type(description=(
     "A product on a subscription from startDate until endDate. endDate is EXCLUSIVE: the "
@@ -159,7 +147,7 @@ class BillingTerms:
     async def performed_by(self, info: Info) -> User | None:
         if self.performed_by_id is None:
             return None
-        row = await info.context.loaders.row("users").load(self.performed_by_id)
+        row = await info.context.loaders.user.load(self.performed_by_id)
         return User.from_row(row) if row else None
 
 
@@ -187,6 +175,8 @@ class Subscription(Node):
     @strawberry.field(description=(
         "The subscription owner: its contractedMrr counts this subscription."))
     async def owner_account(self, info: Info) -> Annotated[Account, strawberry.lazy(".accounts")]:
+        from .accounts import load_account
+
         return await load_account(info, self.row["owner_account_id"])
 
     @strawberry.field(description=(
@@ -194,6 +184,8 @@ class Subscription(Node):
     async def invoice_owner_account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy(".accounts")]:
+        from .accounts import load_account
+
         return await load_account(info, self.row["invoice_owner_account_id"])
 
     @strawberry.field(description="How the subscription is billed (CRM.COM billing terms).")
@@ -208,8 +200,8 @@ class Subscription(Node):
         return await self._currency(info)
 
     async def _items(self, info: Info) -> list[RowMapping]:
-        rows: list[RowMapping] = await info.context.loaders.children(
-            "subscription_items", "subscription_id", ITEM_ORDER).load(self.row["id"])
+        rows: list[RowMapping] = await info.context.loaders.subscription_items.load(
+            self.row["id"])
         return rows
 
     @strawberry.field(description="All its items, ended ones included, by start date.")
@@ -257,27 +249,9 @@ class SubscriptionFilter:
         default=None, description="Only subscriptions with this status.")
 
 
-def owned_pages(info: Info) -> DataLoader[tuple[uuid.UUID, PageRequest], Page[RowMapping]]:
-    """Pages of subscriptions by owner: one batch per distinct page request."""
-    state, tenant_id = info.context.state, info.context.tenant_id
-
-    async def load(keys: Sequence[tuple[uuid.UUID, PageRequest]]) -> list[Page[RowMapping]]:
-        found: dict[tuple[uuid.UUID, PageRequest], Page[RowMapping]] = {}
-        async with state.read() as conn:
-            for page in dict.fromkeys(p for _, p in keys):
-                owners = [a for a, p in keys if p == page]
-                for owner, result in (await subscriptions.pages_by_owner(
-                        conn, tenant_id, owners, page)).items():
-                    found[owner, page] = result
-        return [found[k] for k in keys]
-
-    return info.context.loaders.custom("subscriptions_by_owner",
-                                       lambda: SharedLoader(load_fn=load))
-
-
 async def account_subscriptions(root: Any, info: Info, first: int | None = None,
                                 after: str | None = None) -> SubscriptionConnection:
     """Account.subscriptions: the subscriptions an account owns, oldest first (batched)."""
     page = requested_page(info, first, after)
-    result = await owned_pages(info).load((uuid.UUID(str(root.id)), page))
+    result = await info.context.loaders.subscription_pages.load((uuid.UUID(str(root.id)), page))
     return SubscriptionConnection.from_page(result)

@@ -27,18 +27,15 @@ class AccountSummary:
 
     @strawberry.field(description="The subscriptions it owns, oldest first.")
     async def subscriptions(self, info: Info) -> list[Subscription]:
-        rows = await info.context.loaders.children(
-            "subscriptions", "owner_account_id").load(self.account_id)
+        rows = await info.context.loaders.owned_subscriptions.load(self.account_id)
         return [Subscription.from_row(r) for r in rows]
 
     @strawberry.field(description="Its invoices, by invoice date.")
     async def invoices(self, info: Info) -> list[Invoice]:
-        rows = await info.context.loaders.children(
-            "invoices", "account_id", "invoice_date, id").load(self.account_id)
+        rows = await info.context.loaders.account_invoices.load(self.account_id)
         return [Invoice.from_row(r) for r in rows]
 
     @strawberry.field(description="Its payments, by effective date.")
     async def payments(self, info: Info) -> list[Payment]:
-        rows = await info.context.loaders.children(
-            "payments", "account_id", "effective_date, id").load(self.account_id)
+        rows = await info.context.loaders.account_payments.load(self.account_id)
         return [Payment.from_row(r) for r in rows]

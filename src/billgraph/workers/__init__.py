@@ -1,37 +1,35 @@
-"""Background work run inside `billgraph serve` or alone as `billgraph worker`."""
+"""Background work run inside `billgraph serve` or alone as `billgraph worker`.
+
+Nothing registers itself: `billgraph.bootstrap` lists the daemons and job kinds and
+hands them to `Workers`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from billgraph.state import AppState
 
 log = logging.getLogger(__name__)
 
 Daemon = Callable[[AppState, asyncio.Event], Awaitable[None]]
-DAEMONS: list[Daemon] = []  # the job runner and the metrics refresher register here
+"""A long-running task: `await daemon(state, stopping)` until `stopping` is set."""
 
 
 class Workers:
     """Small start/stop tasks entered from the app's lifespan."""
 
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: AppState, daemons: Sequence[Daemon]) -> None:
         self.state = state
+        self.daemons = list(daemons)
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        from . import (  # noqa: F401  (each registers its daemon or job handler)
-            bill_runs,
-            jobs,
-            orders,
-            refresher,
-        )
-
-        for daemon in DAEMONS:
+        for daemon in self.daemons:
             self.tasks.append(asyncio.create_task(self._run(daemon)))
 
     async def _run(self, daemon: Daemon) -> None:

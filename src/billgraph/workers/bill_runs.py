@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import RowMapping
 
 from billgraph.services import jobs
 from billgraph.services.billing import bill_runs
 from billgraph.services.billing.invoicing import Superseded
 from billgraph.state import AppState
-
-from .jobs import register
 
 
 async def run_bill_run_job(state: AppState, job: RowMapping) -> None:
@@ -19,9 +19,12 @@ async def run_bill_run_job(state: AppState, job: RowMapping) -> None:
     marks the run COMPLETED and the job SUCCEEDED together.
     """
     try:
-        await bill_runs.run_bill_run(state, job["tenant_id"], job["bill_run_id"], job=job)
+        await bill_runs.run_bill_run(state, state.events.publish, job["tenant_id"],
+                                     job["bill_run_id"], job=job)
     except Superseded as taken:
         raise jobs.LostClaim(str(taken)) from None
 
 
-register(bill_runs.JOB_KIND, run_bill_run_job, give_up=bill_runs.give_up)
+async def give_up_bill_run(state: AppState, job: RowMapping, errors: list[dict[str, Any]]) -> None:
+    """The job is not tried again: its bill run is FAILED with `errors`."""
+    await bill_runs.give_up(state, state.events.publish, job, errors)

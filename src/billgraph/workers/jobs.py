@@ -1,10 +1,12 @@
-"""The job runner: claims jobs of any kind and runs the handler registered for it.
+"""The job runner: claims jobs of the kinds it was given and runs each kind's handler.
 
-A handler is `async def handler(state, job)`. It should finish its job in the same
-transaction as its work with `services.jobs.finish(conn, job, "SUCCEEDED", ...)`,
-which is guarded by the job's attempt (a lost claim rolls the work back). Whatever
-the handler leaves RUNNING is marked SUCCEEDED when it returns; a `BillgraphError`
-marks the job FAILED with its code and message, any other error FAILED as INTERNAL.
+The kinds are a mapping `{kind: JobKind(handler, give_up=...)}` built in
+`billgraph.bootstrap.job_kinds()`. A handler is `async def handler(state, job)`. It
+should finish its job in the same transaction as its work with
+`services.jobs.finish(conn, job, "SUCCEEDED", ...)`, which is guarded by the job's
+attempt (a lost claim rolls the work back). Whatever the handler leaves RUNNING is
+marked SUCCEEDED when it returns; a `BillgraphError` marks the job FAILED with its code
+and message, any other error FAILED as INTERNAL.
 
 A job claimed more than `job_max_attempts` times (its worker died each time: killed,
 out of memory) is not run again: it is FAILED as INTERNAL, after the `give_up` hook of
@@ -18,7 +20,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import RowMapping
@@ -27,41 +30,47 @@ from billgraph.services import jobs
 from billgraph.services.errors import BillgraphError, ErrorCode
 from billgraph.state import AppState
 
-from . import DAEMONS
+from . import Daemon
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AppState, RowMapping], Awaitable[None]]
 GiveUp = Callable[[AppState, RowMapping, list[dict[str, Any]]], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
-GIVE_UP: dict[str, GiveUp] = {}
 
 LEASE_SECONDS = 60.0  # a RUNNING job without a heartbeat for this long is claimed again
 HEARTBEAT_SECONDS = 10.0
 SLOTS = 4  # jobs one process runs at the same time
 
 
-def register(kind: str, handler: Handler, *, give_up: GiveUp | None = None) -> None:
-    """Run jobs of `kind` with `handler` (one handler per kind); `give_up(state, job, errors)`
-    is awaited instead when the job has been claimed too often."""
-    HANDLERS[kind] = handler
-    if give_up is not None:
-        GIVE_UP[kind] = give_up
+@dataclass(frozen=True)
+class JobKind:
+    """How jobs of one kind run: `handler(state, job)`; `give_up(state, job, errors)` is
+    awaited instead once the job has been claimed too often."""
+
+    handler: Handler
+    give_up: GiveUp | None = None
+
+
+JobKinds = Mapping[str, JobKind]
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-async def job_runner(state: AppState, stopping: asyncio.Event) -> None:
-    """The daemon: SLOTS loops, each claiming and running one job at a time."""
-    me = worker_name()
-    async with asyncio.TaskGroup() as group:
-        for _ in range(SLOTS):
-            group.create_task(_slot(state, stopping, me))
+def job_runner(kinds: JobKinds) -> Daemon:
+    """The daemon running jobs of `kinds`: SLOTS loops, each claiming and running one job
+    at a time."""
+    async def job_runner(state: AppState, stopping: asyncio.Event) -> None:
+        me = worker_name()
+        async with asyncio.TaskGroup() as group:
+            for _ in range(SLOTS):
+                group.create_task(_slot(state, kinds, stopping, me))
+
+    return job_runner
 
 
-async def _slot(state: AppState, stopping: asyncio.Event, me: str) -> None:
+async def _slot(state: AppState, kinds: JobKinds, stopping: asyncio.Event, me: str) -> None:
     while not stopping.is_set():
         state.events.jobs.clear()  # a job queued from now on wakes the wait below
         async with state.engine.begin() as conn:
@@ -69,7 +78,7 @@ async def _slot(state: AppState, stopping: asyncio.Event, me: str) -> None:
         if job is None:
             await _idle(state, stopping)
             continue
-        await run_job(state, job)
+        await run_job(state, job, kinds)
 
 
 async def _idle(state: AppState, stopping: asyncio.Event) -> None:
@@ -92,18 +101,18 @@ def coded(error: BillgraphError) -> dict[str, Any]:
     return entry
 
 
-async def run_job(state: AppState, job: RowMapping) -> None:
+async def run_job(state: AppState, job: RowMapping, kinds: JobKinds) -> None:
     """Run one claimed job to SUCCEEDED or FAILED (unless its claim is lost meanwhile)."""
+    kind = kinds.get(job["kind"])
     if job["attempt"] > state.settings.job_max_attempts:
-        await _give_up(state, job)
+        await _give_up(state, job, kind)
         return
     beat = asyncio.create_task(_heartbeat(state, job))
     errors: list[dict[str, Any]] = []
     try:
-        handler = HANDLERS.get(job["kind"])
-        if handler is None:
+        if kind is None:
             raise BillgraphError(f"no handler for jobs of kind {job['kind']!r}")
-        await handler(state, job)
+        await kind.handler(state, job)
     except jobs.LostClaim as lost:
         log.info("%s", lost)
         return
@@ -120,16 +129,15 @@ async def run_job(state: AppState, job: RowMapping) -> None:
                           strict=False)
 
 
-async def _give_up(state: AppState, job: RowMapping) -> None:
+async def _give_up(state: AppState, job: RowMapping, kind: JobKind | None) -> None:
     tries = job["attempt"] - 1
     log.error("job %s (%s) given up: its worker stopped during each of %d attempts",
               job["id"], job["kind"], tries)
     errors = [{"code": ErrorCode.INTERNAL.value,
                "message": f"given up after {tries} attempts, each ended by its worker "
                           f"stopping; job id {job['id']}"}]
-    hook = GIVE_UP.get(job["kind"])
-    if hook is not None:
-        await hook(state, job, errors)
+    if kind is not None and kind.give_up is not None:
+        await kind.give_up(state, job, errors)
     async with state.engine.begin() as conn:
         await jobs.finish(conn, job, "FAILED", errors=errors, strict=False)
 
@@ -143,7 +151,3 @@ async def _heartbeat(state: AppState, job: RowMapping) -> None:
                     return
         except Exception:
             log.warning("heartbeat of job %s failed", job["id"], exc_info=True)
-
-
-if job_runner not in DAEMONS:
-    DAEMONS.append(job_runner)

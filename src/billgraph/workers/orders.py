@@ -8,8 +8,6 @@ from billgraph.db.tx import Writer
 from billgraph.services import jobs, orders
 from billgraph.state import AppState
 
-from .jobs import register
-
 
 async def run_order(state: AppState, job: RowMapping) -> None:
     """Create the order and mark the job SUCCEEDED in one transaction."""
@@ -20,6 +18,3 @@ async def run_order(state: AppState, job: RowMapping) -> None:
         await jobs.finish(writer.conn, job, "SUCCEEDED", order_id=order_id)
 
     await state.write(job["tenant_id"], work)
-
-
-register(orders.JOB_KIND, run_order)

@@ -18,7 +18,6 @@ import logging
 from billgraph.events import Event
 from billgraph.services import idempotency, metrics
 from billgraph.state import AppState
-from billgraph.workers import DAEMONS
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 300  # ticks
@@ -50,7 +49,3 @@ async def metrics_refresher(state: AppState, stopping: asyncio.Event) -> None:
                 await idempotency.purge_expired(conn)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), state.settings.worker_tick_seconds)
-
-
-if metrics_refresher not in DAEMONS:
-    DAEMONS.append(metrics_refresher)

@@ -25,15 +25,15 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billgraph.db.tx import Writer, sqlstate
-from billgraph.events import Event
+from billgraph.db.tx import Database, Writer, sqlstate
+from billgraph.events import Event, Publish
 from billgraph.models import new_id
 from billgraph.services import jobs
 from billgraph.services.billing import facts as billing_facts
@@ -51,7 +51,6 @@ from billgraph.services.billing.invoicing import (
 )
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import BadUserInput, BillgraphError, ErrorCode, NotFound
-from billgraph.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +61,18 @@ PUBLISH_SECONDS = 0.25  # billRunProgress events at most this often (and after e
 WRITE_TRIES = 5
 
 OwnerHook = Callable[[uuid.UUID], Awaitable[None]]
+MAX_YEARS_AHEAD = 10  # billing further in advance only makes huge invoices (found by fuzzing)
+
+
+def check_target_date(target_date: date) -> date:
+    """A target date at most MAX_YEARS_AHEAD years after today."""
+    today = datetime.now(UTC).date()
+    if target_date.year - today.year > MAX_YEARS_AHEAD or (
+            target_date.year - today.year == MAX_YEARS_AHEAD
+            and (target_date.month, target_date.day) > (today.month, today.day)):
+        raise BadUserInput("targetDate", f"must be at most {MAX_YEARS_AHEAD} years after "
+                                         "today: a bill run bills in advance up to its target")
+    return target_date
 
 
 @dataclass
@@ -75,6 +86,7 @@ class BillRunInput:
 async def create_bill_run(writer: Writer, data: BillRunInput) -> uuid.UUID:
     """A PENDING bill run and its job; the accounts must exist in the tenant."""
     conn, tenant_id = writer.conn, writer.tenant_id
+    check_target_date(data.target_date)
     account_ids = None
     if data.account_ids is not None:
         if not data.account_ids:
@@ -114,10 +126,10 @@ class _Run:
     """One worker's pass over a bill run: batches of owners in id order, the owners of a
     batch billed side by side (CONCURRENCY transactions at a time)."""
 
-    def __init__(self, state: AppState, run: RowMapping, guard: RunGuard,
+    def __init__(self, db: Database, emit: Publish, run: RowMapping, guard: RunGuard,
                  custom: CustomPeriods, done: set[uuid.UUID],
                  after_owner: OwnerHook | None) -> None:
-        self.state, self.run, self.guard, self.custom = state, run, guard, custom
+        self.db, self.emit, self.run, self.guard, self.custom = db, emit, run, guard, custom
         self.tenant_id = guard.tenant_id
         self.done = done  # owners after the cursor already invoiced by this run
         self.after_owner = after_owner
@@ -139,11 +151,11 @@ class _Run:
         now = time.monotonic()
         if force or now - self.published_at >= PUBLISH_SECONDS:
             self.published_at = now
-            await self.state.events.publish(Event("bill_run", self.tenant_id, self.guard.run_id))
+            await self.emit(Event("bill_run", self.tenant_id, self.guard.run_id))
 
     async def charges_of(self, owners: Sequence[tuple[uuid.UUID, str]]
                          ) -> dict[uuid.UUID, list[Charge]]:
-        async with self.state.read() as conn:
+        async with self.db.read() as conn:
             facts = await billing_facts.load_facts(conn, self.tenant_id, [o for o, _ in owners],
                                                    self.run["target_date"])
         by_owner, errors = owner_charges(facts, dict(owners), target=self.run["target_date"],
@@ -205,7 +217,7 @@ class _Run:
                                 charges=charges, invoice_date=self.run["invoice_date"],
                                 post=self.run["auto_post"])
 
-        await self.state.write(self.tenant_id, work)
+        await self.db.write(self.tenant_id, work)
         await self.publish()
 
     async def advance(self, last_owner: uuid.UUID, processed: int) -> None:
@@ -215,7 +227,7 @@ class _Run:
             await advance(writer, self.guard, last_owner=last_owner, processed=processed,
                           errors=errors)
 
-        await self.state.write(self.tenant_id, work)
+        await self.db.write(self.tenant_id, work)
         await self.publish(force=True)
 
     async def finish(self) -> None:
@@ -232,7 +244,7 @@ class _Run:
             if self.guard.job is not None:
                 await jobs.finish(writer.conn, self.guard.job, "SUCCEEDED")
 
-        await self.state.write(self.tenant_id, work)
+        await self.db.write(self.tenant_id, work)
         await self.publish(force=True)
 
 
@@ -240,7 +252,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-async def _start(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID) -> RowMapping | None:
+async def _start(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> RowMapping | None:
     """PENDING (or RUNNING, when resumed) → RUNNING; None once it has finished."""
     async def work(writer: Writer) -> RowMapping | None:
         return (await writer.conn.execute(
@@ -249,20 +261,20 @@ async def _start(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Ro
                  "RETURNING *"),
             {"t": tenant_id, "id": run_id})).mappings().first()
 
-    return await state.write(tenant_id, work)
+    return await db.write(tenant_id, work)
 
 
-async def _set_total(state: AppState, guard: RunGuard, total: int) -> None:
+async def _set_total(db: Database, guard: RunGuard, total: int) -> None:
     async def work(writer: Writer) -> None:
         await writer.conn.execute(
             text(f"UPDATE bill_runs SET accounts_total = :total WHERE {GUARD}"),
             {**guard.params(), "total": total})
 
-    await state.write(guard.tenant_id, work)
+    await db.write(guard.tenant_id, work)
 
 
-async def _fail(state: AppState, guard: RunGuard, errors: list[dict[str, Any]], *,
-                where: str = GUARD) -> None:
+async def _fail(db: Database, publish: Publish, guard: RunGuard,
+                errors: list[dict[str, Any]], *, where: str = GUARD) -> None:
     """Mark the run FAILED with coded errors (the job runner fails the job)."""
     async def work(writer: Writer) -> None:
         await writer.conn.execute(
@@ -270,8 +282,8 @@ async def _fail(state: AppState, guard: RunGuard, errors: list[dict[str, Any]], 
                  f"errors = errors || CAST(:errors AS jsonb) WHERE {where}"),
             {**guard.params(), "errors": _json(errors)})
 
-    await state.write(guard.tenant_id, work)
-    await state.events.publish(Event("bill_run", guard.tenant_id, guard.run_id))
+    await db.write(guard.tenant_id, work)
+    await publish(Event("bill_run", guard.tenant_id, guard.run_id))
 
 
 # GUARD for a run its job may have died before starting (still PENDING)
@@ -279,16 +291,18 @@ UNFINISHED_GUARD = GUARD.replace("status = 'RUNNING'", "status IN ('PENDING', 'R
 assert UNFINISHED_GUARD != GUARD
 
 
-async def give_up(state: AppState, job: RowMapping, errors: list[dict[str, Any]]) -> None:
+async def give_up(db: Database, publish: Publish, job: RowMapping,
+                  errors: list[dict[str, Any]]) -> None:
     """The run's job is not tried again: the run (not yet finished) is FAILED with `errors`.
 
     Invoices it committed stay; a new bill run bills what this one did not.
     """
-    await _fail(state, RunGuard(job["tenant_id"], job["bill_run_id"], job), errors,
+    await _fail(db, publish, RunGuard(job["tenant_id"], job["bill_run_id"], job), errors,
                 where=UNFINISHED_GUARD)
 
 
-async def run_bill_run(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID, *,
+async def run_bill_run(db: Database, publish: Publish, tenant_id: uuid.UUID,
+                       run_id: uuid.UUID, *,
                        job: RowMapping | None = None,
                        after_owner: OwnerHook | None = None) -> None:
     """Bill the run's invoice owners after the last one it committed, then complete it.
@@ -297,29 +311,29 @@ async def run_bill_run(state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID,
     `after_owner` is awaited after each owner (progress reporting, tests).
     Raises `Superseded` when another worker has taken the run over.
     """
-    run = await _start(state, tenant_id, run_id)
+    run = await _start(db, tenant_id, run_id)
     if run is None:
         return
     guard = RunGuard(tenant_id, run_id, job)
-    await state.events.publish(Event("bill_run", tenant_id, run_id))
+    await publish(Event("bill_run", tenant_id, run_id))
     try:
-        async with state.read() as conn:
+        async with db.read() as conn:
             custom = await billing_facts.load_custom_periods(conn, tenant_id)
             owners = await billing_facts.invoice_owners(
                 conn, tenant_id, only=run["account_ids"], after=run["last_account_id"])
             done = await done_after(conn, guard, run["last_account_id"])
-        await _set_total(state, guard, run["accounts_processed"] + len(owners)
+        await _set_total(db, guard, run["accounts_processed"] + len(owners)
                          - len(done & {o for o, _ in owners}))
-        worker = _Run(state, run, guard, custom, done, after_owner)
+        worker = _Run(db, publish, run, guard, custom, done, after_owner)
         await worker.bill(owners)
         await worker.finish()
     except (Superseded, jobs.LostClaim):
         raise
     except BillgraphError as failure:
-        await _fail(state, guard, [error(failure.code, failure.message)])
+        await _fail(db, publish, guard, [error(failure.code, failure.message)])
         raise
     except Exception:
         log.exception("bill run %s failed", run_id)
-        await _fail(state, guard, [error(ErrorCode.INTERNAL,
+        await _fail(db, publish, guard, [error(ErrorCode.INTERNAL,
                                          f"internal error; bill run id {run_id}")])
         raise
