@@ -45,13 +45,15 @@ PATHS = {
 }
 
 ORDER = """query($number: String!) { order(orderNumber: $number) { account { name }
-  subscriptions { actions { type } subscription { %s } } } }""" % SUBSCRIPTION
+  subscriptions { actions { type } subscription { SUBSCRIPTION } } } }""".replace(
+    "SUBSCRIPTION", SUBSCRIPTION)
 
 SUMMARY = """query($id: ID!) { accountSummary(id: $id) { account { name }
   metrics { balance }
-  subscriptions { %s }
+  subscriptions { SUBSCRIPTION }
   invoices { amount account { name } lines { amount product { code } } }
-  payments { amount account { name metrics { balance } } } } }""" % SUBSCRIPTION
+  payments { amount account { name metrics { balance } } } } }""".replace(
+    "SUBSCRIPTION", SUBSCRIPTION)
 
 
 async def statements(client: Client, query: str, variables: dict[str, Any]) -> int:
