@@ -66,7 +66,6 @@ class EventHub:
     _outbox: asyncio.Queue[Event] | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _listener: Any = None
-    delivered: int = 0
     # set when a job is queued (in any process sharing the database): job runners waiting
     # for work wake at once instead of at their next tick
     jobs: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,7 +100,6 @@ class EventHub:
             self._outbox.put_nowait(event)
 
     def deliver(self, event: Event) -> None:
-        self.delivered += 1
         if event.channel == "job":
             self.jobs.set()
             return
@@ -115,10 +113,6 @@ class EventHub:
     def subscribe(self, channel: str, tenant_id: uuid.UUID) -> EventStream:
         """Start receiving the tenant's events of `channel` now (not at the first read)."""
         return EventStream(self, channel, tenant_id)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
 
     async def _publish_loop(self) -> None:
         assert self._outbox is not None and self.dsn is not None

@@ -7,12 +7,7 @@ from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def async_url(url: str) -> str:
@@ -86,7 +81,3 @@ def ping_when_idle(engine: AsyncEngine) -> None:
             except Exception as error:
                 raise exc.DisconnectionError(f"the idle connection failed a ping: {error}") \
                     from error
-
-
-def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)

@@ -12,6 +12,8 @@ from strawberry.types.graphql import OperationType
 
 from billgraph.services.errors import BillgraphError, ErrorCode
 
+from .limits import TOKEN_LIMIT_MESSAGE
+
 log = logging.getLogger("billgraph.errors")
 
 
@@ -38,7 +40,7 @@ def apply_code(error: GraphQLError, request_id: str) -> None:
         error.extensions = original.extensions()
     elif error.extensions and "code" in error.extensions:
         pass
-    elif "tokens. Parsing aborted" in error.message:
+    elif TOKEN_LIMIT_MESSAGE in error.message:
         error.extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value}
     elif original is None or error.path is None:
         # parse, validation and variable coercion errors: the client's input

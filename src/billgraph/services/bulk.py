@@ -50,17 +50,3 @@ async def insert(conn: AsyncConnection, table: str, tenant_id: uuid.UUID, column
              f"SELECT :tenant_id, {names} FROM {_unnest(columns)} {suffix}"),
         {"tenant_id": tenant_id, **_arrays(columns, rows)},
     )
-
-
-async def update(conn: AsyncConnection, table: str, tenant_id: uuid.UUID, columns: Columns,
-                 rows: Sequence[Sequence[Any]], *, touch: str = "") -> None:
-    """UPDATE rows of `table` by id (the first column) to the other columns' values."""
-    if not rows:
-        return
-    assert columns[0][0] == "id"
-    sets = ", ".join(f"{name} = v.{name}" for name, _ in columns[1:])
-    await conn.execute(
-        text(f"UPDATE {table} t SET {sets}{touch} FROM {_unnest(columns)} "
-             "WHERE t.tenant_id = :tenant_id AND t.id = v.id"),
-        {"tenant_id": tenant_id, **_arrays(columns, rows)},
-    )
