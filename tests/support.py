@@ -29,6 +29,11 @@ class GraphQLErrors(AssertionError):
         return [e.get("extensions", {}).get("code") for e in self.errors]
 
 
+def without_reason(error: dict[str, Any]) -> dict[str, Any]:
+    """An error's extensions but its `reason` (asserted where the reason is the point)."""
+    return {k: v for k, v in error["extensions"].items() if k != "reason"}
+
+
 @dataclass
 class Client:
     http: httpx.AsyncClient

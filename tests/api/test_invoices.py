@@ -127,7 +127,7 @@ async def test_post_draft_invoice(client: Client) -> None:
         "totalInvoiceBalance": "40.00", "balance": "40.00", "lastInvoiceDate": "2026-03-01",
         "stale": False}}}
     again = await client.error(POST % "balance", {"id": draft["id"]})
-    assert again["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
+    assert again["extensions"] == {"code": "BAD_USER_INPUT", "field": "id", "reason": "not_draft"}
     assert "POSTED" in again["message"]
 
 
@@ -156,9 +156,11 @@ async def test_cancel_posted_and_draft_invoices(client: Client) -> None:
         credit_memos="0.00", credit="0.00", last="2026-01-10")
     assert (await client.gql(CANCEL, {"id": draft["id"]}))["cancelInvoice"]["status"] == "CANCELED"
     error = await client.error(CANCEL, {"id": newer["id"]})
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "id",
+                                   "reason": "already_canceled"}
     post_canceled = await client.error(POST % "balance", {"id": draft["id"]})
-    assert post_canceled["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
+    assert post_canceled["extensions"] == {"code": "BAD_USER_INPUT", "field": "id",
+                                           "reason": "not_draft"}
     assert (await invoice(client, older["id"]))["status"] == "POSTED"
 
 
@@ -171,7 +173,9 @@ async def test_cancel_only_with_nothing_applied(client: Client) -> None:
                    "applications": [{"invoiceId": inv["id"], "amount": "20.00"}]}}
     ))["createPayment"]
     error = await client.error(CANCEL, {"id": inv["id"]})
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
+    # the same code and field as an already canceled invoice: the reason tells them apart
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "id",
+                                   "reason": "has_applications"}
     assert inv["invoiceNumber"] in error["message"]
     assert (await invoice(client, inv["id"]))["status"] == "POSTED"
     unapply = """mutation($p: ID!, $apps: [ApplicationInput!]!) {

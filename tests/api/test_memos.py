@@ -17,7 +17,7 @@ from tests.api.billing_support import (
     invoice,
     metrics,
 )
-from tests.support import Client, LiveServer
+from tests.support import Client, LiveServer, without_reason
 
 CREATE_CM = f"""mutation($input: CreateCreditMemoInput!, $key: String) {{
   createCreditMemo(input: $input, idempotencyKey: $key) {{ {CREDIT_MEMO} }} }}"""
@@ -114,7 +114,8 @@ async def test_cancel_invoice_with_credit_applied(client: Client) -> None:
                                     {"invoiceId": inv["id"], "amount": "20.00"})
     assert (await invoice(client, inv["id"]))["balance"] == "0.00"
     error = await client.error(CANCEL, {"id": inv["id"]})
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "id",
+                                   "reason": "has_applications"}
     await client.gql(UNAPPLY_CM, {"id": memo["id"], "apps": [{"invoiceId": inv["id"],
                                                              "amount": "20.00"}]})
     assert (await client.gql(CANCEL, {"id": inv["id"]}))["cancelInvoice"]["status"] == "CANCELED"
@@ -123,7 +124,8 @@ async def test_cancel_invoice_with_credit_applied(client: Client) -> None:
         credit_memos="20.00", credit="20.00", last=None)
     error = await client.error(APPLY_CM, {"id": memo["id"], "apps": [
         {"invoiceId": inv["id"], "amount": "1.00"}]})
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "applications[0].invoiceId"}
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "applications[0].invoiceId",
+                                   "reason": "not_posted"}
 
 
 async def memo_state(server: LiveServer, client: Client, account: str) -> dict[str, Any]:
@@ -178,7 +180,7 @@ async def test_memo_validation_changes_nothing(server: LiveServer, client: Clien
 
     before = await memo_state(server, client, account)
     error = await client.error(mutation, {"id": memo["id"], **resolve(variables)})
-    assert error["extensions"] == {"code": code, "field": field}
+    assert without_reason(error) == {"code": code, "field": field}
     assert await memo_state(server, client, account) == before
 
 
@@ -225,7 +227,7 @@ async def test_zero_decimal_currency(client: Client) -> None:
         invoices="0", debit_memos="1100", balance="1100", payments="0", credit_memos="600",
         credit="600", last=None)
     error = await client.error(REFUND_CM, {"id": memo["id"], "amount": "10.5"})
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "amount"}
+    assert without_reason(error) == {"code": "BAD_USER_INPUT", "field": "amount"}
 
 
 async def test_partner_account_memos_wait_for_the_refresh(client: Client) -> None:

@@ -74,7 +74,8 @@ async def lock_source(writer: Writer, source: Source, source_id: uuid.UUID) -> R
         raise NotFound(source.what, source_id, field=source.field)
     if row.get("status", "POSTED") != "POSTED":
         raise BadUserInput(source.field,
-                           f"{source.what} {row[source.number]} is {row['status']}")
+                           f"{source.what} {row[source.number]} is {row['status']}",
+                           reason="not_posted")
     return row
 
 
@@ -103,7 +104,8 @@ async def refund(writer: Writer, source: Source, source_id: uuid.UUID, amount: D
     amount = check_amount("amount", amount, row["currency"])
     if amount > unapplied(row):
         raise BadUserInput("amount", f"{amount} is more than the {unapplied(row)} unapplied "
-                                     f"on {source.what} {row[source.number]}")
+                                     f"on {source.what} {row[source.number]}",
+                           reason="exceeds_unapplied")
     await writer.conn.execute(
         text(f"INSERT INTO refunds (tenant_id, id, {source.column}, amount) "
              "VALUES (:t, :id, :source, :amount)"),
@@ -178,27 +180,31 @@ async def move(writer: Writer, source: Source, source_row: RowMapping,
             raise NotFound(kind, target[1], field=id_field)
         if row["account_id"] != source_row["account_id"]:
             raise BadUserInput(id_field, f"{kind} {row['number']} belongs to another account "
-                                         f"than {name}")
+                                         f"than {name}", reason="other_account")
         if row["currency"] != currency:
             raise BadUserInput(id_field, f"{kind} {row['number']} is in {row['currency']}, "
-                                         f"{name} in {currency}")
+                                         f"{name} in {currency}", reason="other_currency")
         if unapply:
             still = applied.get(target, Decimal(0)) + net[target]
             if amount > still:
                 raise BadUserInput(f"{path}.amount", f"{amount} is more than the {still} applied "
-                                                     f"to {kind} {row['number']}")
+                                                     f"to {kind} {row['number']}",
+                                   reason="exceeds_applied")
             net[target] -= amount
             continue
         if row["status"] != "POSTED":
             raise BadUserInput(id_field, f"{kind} {row['number']} is {row['status']}; "
-                                         "only POSTED documents take applications")
+                                         "only POSTED documents take applications",
+                               reason="not_posted")
         open_balance = row["balance"] - net[target]
         if amount > open_balance:
             raise BadUserInput(f"{path}.amount", f"{amount} is more than the open balance "
-                                                 f"{open_balance} of {kind} {row['number']}")
+                                                 f"{open_balance} of {kind} {row['number']}",
+                               reason="exceeds_balance")
         if amount > available:
             raise BadUserInput(f"{path}.amount", f"{amount} is more than the {available} still "
-                                                 f"unapplied on {name}")
+                                                 f"unapplied on {name}",
+                               reason="exceeds_unapplied")
         available -= amount
         net[target] += amount
     await _write(writer, source, source_row["id"], [(t, a) for _, t, a in checked],

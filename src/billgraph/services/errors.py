@@ -25,15 +25,21 @@ class BillgraphError(Exception):
     code: ErrorCode = ErrorCode.INTERNAL
     retryable = False
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.reason = reason
 
     def extensions(self) -> dict[str, object]:
+        """`code` always; `field` when one input is at fault; `reason` (a stable snake_case
+        word) where one code covers failures a client must tell apart."""
         ext: dict[str, object] = {"code": self.code.value}
         if self.field:
             ext["field"] = self.field
+        if self.reason:
+            ext["reason"] = self.reason
         if self.retryable:
             ext["retryable"] = True
         return ext
@@ -42,8 +48,8 @@ class BillgraphError(Exception):
 class BadUserInput(BillgraphError):
     code = ErrorCode.BAD_USER_INPUT
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}", field=field)
+    def __init__(self, field: str, message: str, *, reason: str | None = None) -> None:
+        super().__init__(f"{field}: {message}", field=field, reason=reason)
 
 
 class NotFound(BillgraphError):
@@ -55,10 +61,6 @@ class NotFound(BillgraphError):
 
 class Conflict(BillgraphError):
     code = ErrorCode.CONFLICT
-
-
-class Forbidden(BillgraphError):
-    code = ErrorCode.FORBIDDEN
 
 
 class Unauthenticated(BillgraphError):
@@ -81,7 +83,3 @@ class IdempotencyKeyInUse(BillgraphError):
 
 class BindingPeriodActive(BillgraphError):
     code = ErrorCode.BINDING_PERIOD_ACTIVE
-
-
-class QueryTooComplex(BillgraphError):
-    code = ErrorCode.QUERY_TOO_COMPLEX

@@ -93,7 +93,7 @@ async def post_invoice(writer: Writer, invoice_id: uuid.UUID) -> None:
     invoice = await get_invoice(conn, tenant_id, invoice_id, lock=True)
     if invoice["status"] != "DRAFT":
         raise BadUserInput("id", f"invoice {invoice['invoice_number']} is {invoice['status']}; "
-                                 "only a DRAFT invoice can be posted")
+                                 "only a DRAFT invoice can be posted", reason="not_draft")
     await conn.execute(
         text("UPDATE invoices SET status = 'POSTED', balance = amount, posted_at = now() "
              "WHERE tenant_id = :t AND id = :id"),
@@ -108,7 +108,8 @@ async def cancel_invoice(writer: Writer, invoice_id: uuid.UUID) -> None:
     # The row lock serializes with applications, which lock their targets too.
     invoice = await get_invoice(conn, tenant_id, invoice_id, lock=True)
     if invoice["status"] == "CANCELED":
-        raise BadUserInput("id", f"invoice {invoice['invoice_number']} is already CANCELED")
+        raise BadUserInput("id", f"invoice {invoice['invoice_number']} is already CANCELED",
+                           reason="already_canceled")
     applied = (await conn.execute(
         text("SELECT coalesce(sum(amount), 0) FROM applications "
              "WHERE tenant_id = :t AND invoice_id = :id"),
@@ -116,7 +117,8 @@ async def cancel_invoice(writer: Writer, invoice_id: uuid.UUID) -> None:
     )).scalar_one()
     if applied != 0:
         raise BadUserInput("id", f"invoice {invoice['invoice_number']} has {applied} applied; "
-                                 "unapply the payments and credit memos first")
+                                 "unapply the payments and credit memos first",
+                           reason="has_applications")
     await conn.execute(
         text("UPDATE invoices SET status = 'CANCELED', "
              "balance = round(0, currency_minor_units(currency)) "
