@@ -9,6 +9,7 @@ from .idempotency import IdempotencyKey
 from .invoices import BillingLedgerEntry, BillRun, Invoice, InvoiceLine
 from .orders import Job, Order, OrderAction
 from .payments import Application, CreditMemo, DebitMemo, Payment, Refund
+from .references import tenant_references
 from .subscriptions import (
     ConcurrentUsageReport,
     Subscription,
@@ -19,6 +20,7 @@ from .subscriptions import (
 from .tenants import ApiKey, Tenant, User
 
 metadata = SQLModel.metadata
+tenant_references(metadata)
 
 __all__ = [
     "Account", "AccountMetrics", "ApiKey", "Application", "BillRun", "BillingLedgerEntry",
