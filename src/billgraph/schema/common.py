@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from billgraph.services.errors import NotFound
+from billgraph.services.numbers import parse_uuid
 from billgraph.services.pagination import Page, PageRequest, page_request
 
 from .enums import ErrorCode
@@ -50,7 +51,7 @@ class JobError:
 
 def parse_id(value: str | strawberry.ID, what: str, field: str = "id") -> uuid.UUID:
     """An id from the API; a malformed one names nothing, so it is NOT_FOUND."""
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(what, value, field=field) from None
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise NotFound(what, value, field=field)
+    return parsed

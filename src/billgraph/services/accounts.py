@@ -15,6 +15,7 @@ from billgraph.models import new_id
 
 from . import metrics, money
 from .errors import BadUserInput, Conflict, NotFound
+from .numbers import next_number
 from .pagination import Page, PageRequest, keyset_page
 
 STATUSES = ("ACTIVE", "CANCELED")
@@ -64,12 +65,6 @@ def check_number(field: str, number: str) -> str:
     if not number or len(number) > 100:
         raise BadUserInput(field, "must be 1 to 100 characters")
     return number
-
-
-async def next_number(conn: AsyncConnection, sequence: str, prefix: str) -> str:
-    """A generated document number: A00000001, INV00000001, ... (a sequence, never a lock)."""
-    value = (await conn.execute(text(f"SELECT nextval('{sequence}')"))).scalar_one()
-    return f"{prefix}{value:08d}"
 
 
 async def create_account(writer: Writer, data: CreateAccount) -> RowMapping:

@@ -21,6 +21,7 @@ from sqlalchemy import RowMapping
 from .billing import periods
 from .catalog import check_frequency
 from .errors import BadUserInput
+from .numbers import parse_uuid
 
 INSTALLED_ITEMS = "BASED_ON_NUMBER_OF_INSTALLED_ITEMS"
 MAXIMUM_CAPACITY = "BASED_ON_MAXIMUM_CAPACITY"
@@ -109,13 +110,6 @@ class Refs:
     users_by_id: Mapping[uuid.UUID, uuid.UUID]
     users_by_name: Mapping[str, uuid.UUID]
     custom: periods.CustomPeriods
-
-
-def parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def pick(what: str, field: str, by_id: Mapping[uuid.UUID, Any], by_name: Mapping[str, Any],

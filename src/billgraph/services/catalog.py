@@ -58,12 +58,6 @@ def check_name(name: str, field: str = "name") -> str:
     return name
 
 
-def custom_periods(tenant: RowMapping) -> dict[str, periods.PeriodLength]:
-    """The tenant's CUSTOM1..CUSTOM5 definitions (settings `custom_periods`)."""
-    return {p["name"]: periods.PeriodLength(periods.PeriodUnit(p["unit"]), int(p["count"]))
-            for p in tenant["custom_periods"] or []}
-
-
 async def tenant_settings(conn: AsyncConnection, tenant_id: uuid.UUID) -> RowMapping:
     return (await conn.execute(
         text("SELECT default_currency, custom_periods FROM tenants WHERE id = :t"),
@@ -97,7 +91,7 @@ async def create_price_plan(writer: Writer, data: CreatePricePlan) -> RowMapping
         raise BadUserInput("currency", f"{currency!r} is not an ISO 4217 currency code")
     if not data.charges:
         raise BadUserInput("charges", "a price plan needs at least one charge")
-    custom = custom_periods(tenant)
+    custom = periods.custom_periods(tenant["custom_periods"])
     codes = [c.product_code.strip() for c in data.charges]
     products = {row.code: row.id for row in await conn.execute(
         text("SELECT id, code FROM products WHERE tenant_id = :t AND code = ANY(:codes)"),

@@ -18,10 +18,11 @@ from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
 from . import applications, metrics
-from .accounts import get_account, next_number
+from .accounts import get_account
 from .applications import ApplicationInput, check_amount
 from .errors import BadUserInput, NotFound
 from .money import round_money
+from .numbers import next_number
 
 
 @dataclass

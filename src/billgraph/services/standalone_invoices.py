@@ -25,6 +25,7 @@ from billgraph.models import new_id
 from . import metrics
 from .errors import BadUserInput, ErrorCode
 from .money import round_money
+from .numbers import next_numbers, parse_uuid
 
 MAX_INVOICES = 1000
 NUMBER_PREFIX = "INV"
@@ -89,13 +90,6 @@ class _Errors:
         self.items.append({"code": code.value, "message": f"{at}: {message}", "field": at})
 
 
-def _parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 async def create_standalone_invoices(writer: Writer,
                                      inputs: list[StandaloneInvoice]) -> list[ItemResult]:
     """Create the valid invoices of `inputs`; one result per input, in order."""
@@ -104,7 +98,7 @@ async def create_standalone_invoices(writer: Writer,
     if not inputs:
         return []
     conn, tenant_id = writer.conn, writer.tenant_id
-    account_ids = {a for a in (_parse_uuid(i.account_id) for i in inputs) if a is not None}
+    account_ids = {a for a in (parse_uuid(i.account_id) for i in inputs) if a is not None}
     currencies: dict[uuid.UUID, str] = dict((await conn.execute(
         text("SELECT id, currency FROM accounts "
              "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
@@ -152,7 +146,7 @@ async def create_standalone_invoices(writer: Writer,
 
 def _validate(index: int, item: StandaloneInvoice, currencies: dict[uuid.UUID, str],
               products: dict[str, uuid.UUID], errors: _Errors) -> _Draft | None:
-    account_id = _parse_uuid(item.account_id)
+    account_id = parse_uuid(item.account_id)
     currency = currencies.get(account_id) if account_id is not None else None
     if account_id is None or currency is None:
         errors.add(ErrorCode.NOT_FOUND, "accountId", f"account {item.account_id} not found")
@@ -217,12 +211,9 @@ async def _assign_numbers(writer: Writer, drafts: list[_Draft]) -> None:
     """Generated numbers (INV00000001, ...) for `drafts`: one statement, no lock."""
     if not drafts:
         return
-    values = (await writer.conn.execute(
-        text("SELECT nextval('invoice_number_seq') FROM generate_series(1, :n)"),
-        {"n": len(drafts)},
-    )).scalars().all()
-    for draft, value in zip(drafts, sorted(values), strict=True):
-        draft.number = f"{NUMBER_PREFIX}{value:08d}"
+    numbers = await next_numbers(writer.conn, "invoice_number_seq", NUMBER_PREFIX, len(drafts))
+    for draft, number in zip(drafts, numbers, strict=True):
+        draft.number = number
 
 
 INSERT_INVOICES = text("""

@@ -106,17 +106,11 @@ class Facts:
     billed: dict[uuid.UUID, dict[date, Billed]] = field(default_factory=dict)
 
 
-def custom_periods(definitions: Sequence[dict[str, Any]] | None) -> periods.CustomPeriods:
-    """The tenant's CUSTOM1..CUSTOM5 (tenants.custom_periods) as period lengths."""
-    return {d["name"]: periods.PeriodLength(periods.PeriodUnit(d["unit"]), int(d["count"]))
-            for d in definitions or []}
-
-
 async def load_custom_periods(conn: AsyncConnection,
                               tenant_id: uuid.UUID) -> periods.CustomPeriods:
     row = (await conn.execute(text("SELECT custom_periods FROM tenants WHERE id = :t"),
                               {"t": tenant_id})).one()
-    return custom_periods(row.custom_periods)
+    return periods.custom_periods(row.custom_periods)
 
 
 async def invoice_owners(conn: AsyncConnection, tenant_id: uuid.UUID, *,

@@ -20,12 +20,13 @@ Vocabulary:
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from enum import StrEnum
 from fractions import Fraction
+from typing import Any
 
 from billgraph.services.money import round_exact
 
@@ -42,6 +43,7 @@ __all__ = [
     "binding_end",
     "binding_length",
     "clip",
+    "custom_periods",
     "cycle_period_containing",
     "monthly_factor",
     "monthly_factor_fraction",
@@ -111,6 +113,12 @@ class PeriodLength:
 #: A tenant's definitions of CUSTOM1..CUSTOM5 (keyed by name); a name that is
 #: missing is undefined for that tenant.
 CustomPeriods = Mapping[str, PeriodLength]
+
+
+def custom_periods(definitions: Iterable[Mapping[str, Any]] | None) -> CustomPeriods:
+    """A tenant's CUSTOM1..CUSTOM5 (its `custom_periods` setting: name, unit, count)."""
+    return {d["name"]: PeriodLength(PeriodUnit(d["unit"]), int(d["count"]))
+            for d in definitions or []}
 
 
 class UndefinedCustomPeriod(ValueError):

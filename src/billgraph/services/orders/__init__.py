@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billgraph.db.tx import Writer
 from billgraph.services import metrics
 from billgraph.services.accounts import check_number
-from billgraph.services.billing_terms import parse_uuid
 from billgraph.services.errors import BadUserInput, NotFound
+from billgraph.services.numbers import parse_uuid
 
 from . import lookup
 from .actions import OrderActions

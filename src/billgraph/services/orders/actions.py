@@ -18,9 +18,10 @@ from billgraph.models import new_id
 from billgraph.services import billing_terms
 from billgraph.services.accounts import check_number
 from billgraph.services.billing import periods
-from billgraph.services.billing_terms import ConcurrentUsage, parse_uuid
+from billgraph.services.billing_terms import ConcurrentUsage
 from billgraph.services.catalog import check_frequency
 from billgraph.services.errors import BadUserInput, BindingPeriodActive, Conflict, NotFound
+from billgraph.services.numbers import parse_uuid
 
 from .inputs import ActionInput, ItemInput, OrderInput, SubscriptionInput
 from .lookup import Lookups, Plan

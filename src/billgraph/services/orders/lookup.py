@@ -12,8 +12,9 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.services import billing_terms
-from billgraph.services.billing_terms import Refs, parse_uuid
-from billgraph.services.catalog import custom_periods
+from billgraph.services.billing.periods import custom_periods
+from billgraph.services.billing_terms import Refs
+from billgraph.services.numbers import parse_uuid
 
 from .inputs import OrderInput
 
@@ -74,7 +75,7 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
         "ON s.tenant_id = t.id AND s.code = ANY(:codes) WHERE t.id = :t"),
         {**t, "codes": scheme_codes})).mappings())
     schemes = {r["code"]: r for r in rows if r["code"] is not None}
-    custom = custom_periods(rows[0])
+    custom = custom_periods(rows[0]["custom_periods"])
 
     accounts = {r["id"]: r for r in (await conn.execute(text(
         "SELECT id, currency, status FROM accounts WHERE tenant_id = :t AND id = ANY(:ids)"),

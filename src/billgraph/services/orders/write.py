@@ -12,6 +12,7 @@ from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import bulk
 from billgraph.services.errors import Conflict
+from billgraph.services.numbers import document_number
 
 from .actions import Applied, Sub
 
@@ -54,8 +55,8 @@ async def _numbers(conn: AsyncConnection, order: bool, subs: int) -> tuple[str |
     if not order and not subs:
         return None, []
     row = (await conn.execute(NUMBERS, {"order": order, "subs": subs})).one()
-    return (f"O{row.order_number:08d}" if order else None,
-            [f"S{value:08d}" for value in sorted(row.subscription_numbers)])
+    return (document_number("O", row.order_number) if order else None,
+            [document_number("S", value) for value in sorted(row.subscription_numbers)])
 
 
 def _subscription_row(sub: Sub) -> tuple[object, ...]:
