@@ -20,7 +20,7 @@ from billgraph.schema.accounts import (
     load_metrics,
 )
 from billgraph.schema.common import PageInfo, parse_id, requested_page
-from billgraph.services import accounts, metrics
+from billgraph.services import accounts
 from billgraph.services.errors import NotFound
 
 from .mutations import create
@@ -123,9 +123,7 @@ class AccountMutations:
         uid = parse_id(account_id, "account", "accountId")
 
         async def work(writer: Writer) -> None:
-            await accounts.get_account(writer.conn, writer.tenant_id, uid, field="accountId")
-            await metrics.lock_and_recompute(writer.conn, writer.tenant_id, [uid])
-            writer.recomputed.add(uid)
+            await accounts.refresh_metrics(writer, uid)
 
         await info.context.state.write(info.context.tenant_id, work)
         return await load_metrics(info, uid)

@@ -141,6 +141,14 @@ async def set_partner(writer: Writer, account_id: uuid.UUID, partner: bool) -> R
     return await get_account(conn, tenant_id, account_id)
 
 
+async def refresh_metrics(writer: Writer, account_id: uuid.UUID) -> None:
+    """Recompute an account's metrics now (a partner account's too), in this transaction;
+    `metricsUpdated` is published after its commit."""
+    await get_account(writer.conn, writer.tenant_id, account_id, field="accountId")
+    await metrics.lock_and_recompute(writer.conn, writer.tenant_id, [account_id])
+    writer.recomputed.add(account_id)
+
+
 async def get_account(conn: AsyncConnection, tenant_id: uuid.UUID,
                       account_id: uuid.UUID, *, field: str = "id") -> RowMapping:
     row = (await conn.execute(
