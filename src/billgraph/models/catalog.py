@@ -3,9 +3,10 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CheckConstraint, UniqueConstraint
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import CheckConstraint, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlmodel import Field, SQLModel
 
 from ._base import id_key, money, server_now, text
@@ -41,6 +42,12 @@ class PlanCharge(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("charge_type IN ('RECURRING', 'ONE_TIME', 'USAGE')", name="charge_type"),
         CheckConstraint("price >= 0", name="plan_charges_price"),
+        CheckConstraint("pricing_model IN ('PER_UNIT', 'FLAT_FEE', 'TIERED', 'VOLUME', "
+                        "'PACKAGE')", name="plan_charges_pricing_model"),
+        CheckConstraint("package_size IS NULL OR package_size >= 1",
+                        name="plan_charges_package_size"),
+        CheckConstraint("usage_aggregation IS NULL OR usage_aggregation IN ('SUM', 'MAX', "
+                        "'LAST')", name="plan_charges_usage_aggregation"),
     )
 
     tenant_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), primary_key=True)
@@ -51,6 +58,14 @@ class PlanCharge(SQLModel, table=True):
     charge_type: str = text()
     price: Decimal = money()
     price_period: str = text("MONTHLY")
+    # Pricing model (SPEC §11); tiers as [{"upTo", "unitPrice", "flatFee"}] (decimal strings).
+    pricing_model: str = Field(default="PER_UNIT", sa_type=Text, nullable=False,
+                               sa_column_kwargs={"server_default": "PER_UNIT"})
+    tiers: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB, nullable=False,
+                                        sa_column_kwargs={"server_default": "[]"})
+    package_size: int | None = Field(default=None, nullable=True)
+    usage_aggregation: str | None = text(nullable=True)  # USAGE charges: SUM, MAX or LAST
+    unit_of_measure: str | None = text(nullable=True)
 
 
 class BillingTermScheme(SQLModel, table=True):

@@ -56,6 +56,8 @@ class InvoiceLine(SQLModel, table=True):
     amount: Decimal = money()
     service_period_start: date | None = day(nullable=True)
     service_period_end: date | None = day(nullable=True)
+    charge_type: str | None = text(nullable=True)  # null on free (standalone) lines
+    pricing_model: str | None = text(nullable=True)
 
 
 class BillingLedgerEntry(SQLModel, table=True):
