@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import RowMapping
 
 from .billing import periods
+from .billing.pricing import Pricing, amount
 from .catalog import check_frequency
 from .errors import BadUserInput
 from .numbers import parse_uuid
@@ -223,17 +224,20 @@ def concurrent_usage_of(row: RowMapping) -> ConcurrentUsage | None:
 
 
 def item_mrr(charge_type: str, price: Decimal, quantity: int, price_period: periods.PeriodLength,
-             concurrent_usage: ConcurrentUsage | None) -> Decimal:
-    """An item's MRR (SPEC §2), exact to 20 places: price per month × quantity, or under
-    concurrent-usage pricing × billed quantity × ratePercentage / 100 instead; 0 unless
-    RECURRING."""
+             concurrent_usage: ConcurrentUsage | None,
+             pricing: Pricing | None = None) -> Decimal:
+    """An item's MRR (SPEC §2, §11), exact to 20 places: the pricing model's amount for
+    its quantity (``pricing.amount``; PER_UNIT price × quantity when ``pricing`` is None)
+    normalized to a month, or under concurrent-usage pricing the amount for the billed
+    quantity × ratePercentage / 100 instead; 0 unless RECURRING (USAGE has no MRR)."""
     if charge_type != "RECURRING":
         return Decimal(0)
-    monthly = Fraction(price) * periods.monthly_factor_fraction(price_period)
+    model = pricing if pricing is not None else Pricing(price=price)
+    factor = periods.monthly_factor_fraction(price_period)
     if concurrent_usage is None:
-        value = monthly * quantity
+        value = amount(model, quantity) * factor
     else:
-        value = (monthly * concurrent_usage.billed_quantity
+        value = (amount(model, concurrent_usage.billed_quantity) * factor
                  * Fraction(concurrent_usage.rate_percentage) / 100)
     with localcontext(Context(prec=80)):
         return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(MRR_PLACES)

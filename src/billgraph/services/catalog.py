@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,7 +15,7 @@ from billgraph.models import new_id
 
 from . import bulk, money
 from .accounts import check_number
-from .billing import periods
+from .billing import periods, pricing
 from .errors import BadUserInput, Conflict, NotFound
 
 CHARGE_TYPES = ("RECURRING", "ONE_TIME", "USAGE")
@@ -33,6 +34,11 @@ class ChargeInput:
     charge_type: str
     price: Decimal
     price_period: str | None = None
+    pricing_model: str | None = None  # default PER_UNIT
+    tiers: list[pricing.Tier] | None = None
+    package_size: int | None = None
+    usage_aggregation: str | None = None  # USAGE only, default SUM
+    unit_of_measure: str | None = None  # USAGE only
 
 
 @dataclass
@@ -107,8 +113,7 @@ async def create_price_plan(writer: Writer, data: CreatePricePlan) -> RowMapping
         seen.add(product_code)
         if charge.charge_type not in CHARGE_TYPES:
             raise BadUserInput(f"{at}.chargeType", "must be RECURRING, ONE_TIME or USAGE")
-        if charge.price < 0:
-            raise BadUserInput(f"{at}.price", "must not be negative")
+        check_charge_pricing(charge, at)
         check_frequency(charge.price_period or "MONTHLY", custom, f"{at}.pricePeriod")
     plan_id = new_id()
     await _insert_unique(
@@ -120,12 +125,34 @@ async def create_price_plan(writer: Writer, data: CreatePricePlan) -> RowMapping
     await bulk.insert(
         conn, "plan_charges", tenant_id,
         [("id", "uuid"), ("price_plan_id", "uuid"), ("product_id", "uuid"), ("position", "int"),
-         ("charge_type", "text"), ("price", "numeric"), ("price_period", "text")],
+         ("charge_type", "text"), ("price", "numeric"), ("price_period", "text"),
+         ("pricing_model", "text"), ("tiers", "jsonb"), ("package_size", "int"),
+         ("usage_aggregation", "text"), ("unit_of_measure", "text")],
         [(new_id(), plan_id, products[product_code], position, c.charge_type, c.price,
-          c.price_period or "MONTHLY")
+          c.price_period or "MONTHLY", c.pricing_model or "PER_UNIT",
+          json.dumps(pricing.tiers_to_json(c.tiers or [])), c.package_size,
+          (c.usage_aggregation or "SUM") if c.charge_type == "USAGE" else None,
+          c.unit_of_measure.strip() if c.unit_of_measure else None)
          for position, (c, product_code) in enumerate(zip(data.charges, codes, strict=True))],
     )
     return await _get(conn, "price_plans", tenant_id, plan_id)
+
+
+def check_charge_pricing(charge: ChargeInput, at: str) -> None:
+    """SPEC §11: the model's parameters, and the usage fields on USAGE charges only."""
+    try:
+        pricing.check_pricing(pricing.PricingModel(charge.pricing_model or "PER_UNIT"),
+                              price=charge.price, tiers=charge.tiers,
+                              package_size=charge.package_size)
+    except pricing.PricingError as problem:
+        raise BadUserInput(f"{at}.{problem.field}", problem.message) from None
+    usage = charge.charge_type == "USAGE"
+    if charge.usage_aggregation is not None and not usage:
+        raise BadUserInput(f"{at}.usageAggregation", "only USAGE charges aggregate usage")
+    if charge.unit_of_measure is not None:
+        if not usage:
+            raise BadUserInput(f"{at}.unitOfMeasure", "only USAGE charges have a unit of measure")
+        check_name(charge.unit_of_measure, f"{at}.unitOfMeasure")
 
 
 def check_frequency(value: str, custom: periods.CustomPeriods, field: str) -> periods.PeriodLength:

@@ -27,6 +27,15 @@ Rules (SPEC §4, §6):
   the period capped at the capacity) and scales the price by ratePercentage/100.
 * ONE_TIME charges, and every item of a ONE_TIME scheme subscription, bill once,
   price x quantity, in the period of their start. Suspensions do not affect them.
+* Every amount of a quantity is the item's pricing model (``pricing.amount``, SPEC
+  §11: PER_UNIT, FLAT_FEE, TIERED, VOLUME, PACKAGE) of that quantity per price period;
+  a recurring period pays that amount scaled to the billing frequency, then prorated.
+  PER_UNIT is price x quantity exactly as before pricing models.
+* USAGE items bill in arrears (``usage_charges``): a service period (the same periods
+  as a recurring item's) once the target date is after its last day, at the pricing
+  model of the period's usage aggregated by the charge's aggregation
+  (``metering.aggregate``), unprorated. A record arriving after its period was billed
+  is billed by the next run as model(new total) - billed, like any difference.
 * Amounts stay exact (``Fraction``) and are rounded once per charge, half-up, to
   the invoice owner's currency (``money.round_exact``).
 * A period belongs to the invoice owner effective on its first day.
@@ -43,8 +52,10 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 
-from billgraph.services.billing import periods
+from billgraph.services.billing import metering, periods, pricing
+from billgraph.services.billing.metering import UsageDay
 from billgraph.services.billing.periods import CustomPeriods, ServicePeriod
+from billgraph.services.billing.pricing import Pricing
 from billgraph.services.money import round_exact
 
 __all__ = [
@@ -54,11 +65,15 @@ __all__ = [
     "ConcurrentUsage",
     "Item",
     "Terms",
+    "UsagePeriod",
     "item_charges",
+    "usage_charges",
+    "usage_periods",
 ]
 
 RECURRING = "RECURRING"
 ONE_TIME = "ONE_TIME"
+USAGE = "USAGE"
 INSTALLED = "BASED_ON_NUMBER_OF_INSTALLED_ITEMS"
 MAXIMUM = "BASED_ON_MAXIMUM_CAPACITY"
 ACTUAL = "BASED_ON_ACTUAL_CAPACITY"
@@ -115,7 +130,10 @@ class Terms:
 
 @dataclass(frozen=True)
 class Item:
-    """A subscription item: ``end_date`` is exclusive (None: open-ended)."""
+    """A subscription item: ``end_date`` is exclusive (None: open-ended).
+
+    ``pricing``: its charge's pricing model with the item's price (None: PER_UNIT);
+    ``aggregation`` and ``usage`` (its records per UTC day, ascending): USAGE items."""
 
     id: uuid.UUID
     subscription_id: uuid.UUID
@@ -127,6 +145,13 @@ class Item:
     price_period: str
     start_date: date
     end_date: date | None = None
+    pricing: Pricing | None = None
+    aggregation: str = metering.UsageAggregation.SUM
+    usage: tuple[UsageDay, ...] = ()
+
+    @property
+    def model(self) -> Pricing:
+        return self.pricing if self.pricing is not None else Pricing(price=self.price)
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,8 @@ class Charge:
     unit_price: Decimal
     amount: Decimal
     description: str
+    charge_type: str = RECURRING
+    pricing_model: str = pricing.PricingModel.PER_UNIT
 
 
 def _billable_pieces(part: ServicePeriod, item: Item, terms: Terms) -> list[ServicePeriod]:
@@ -179,7 +206,7 @@ def _description(item: Item, terms: Terms, kind: str) -> str:
 
 def _charge(item: Item, terms: Terms, billed: Mapping[date, Billed], key: date,
             should: Decimal, shown: tuple[date, date], credit_shown: tuple[date, date],
-            quantity: int, unit_price: Decimal) -> Charge | None:
+            quantity: int | Decimal, unit_price: Decimal) -> Charge | None:
     before = billed.get(key)
     already = before.amount if before is not None else Decimal(0)
     delta = should - already
@@ -194,7 +221,8 @@ def _charge(item: Item, terms: Terms, billed: Mapping[date, Billed], key: date,
         invoice_owner_id=terms.invoice_owner_on(key), period_start=key,
         revision=(before.revision if before is not None else 0) + 1,
         service_start=start, service_end=end, quantity=Decimal(quantity),
-        unit_price=unit_price, amount=delta, description=_description(item, terms, kind))
+        unit_price=unit_price, amount=delta, description=_description(item, terms, kind),
+        charge_type=item.charge_type, pricing_model=item.model.model)
 
 
 def _quantity_and_rate(item: Item, terms: Terms,
@@ -236,10 +264,10 @@ def _once(item: Item, terms: Terms, custom: CustomPeriods, target: date, currenc
         shown = (first.start, first.last_day)
     in_service = item.end_date is None or item.end_date > item.start_date
     quantity, rate = _quantity_and_rate(item, terms, ServicePeriod(key, key + ONE_DAY))
-    unit = Fraction(item.price) * rate
-    should = round_exact(unit * quantity, currency) if in_service else Decimal(0)
+    whole = pricing.amount(item.model, quantity) * rate
+    should = round_exact(whole, currency) if in_service else Decimal(0)
     charge = _charge(item, terms, billed, key, should, shown, shown, quantity,
-                     round_exact(unit, currency))
+                     _unit_price(item, whole, Fraction(item.price) * rate, quantity, currency))
     return [charge] if charge is not None else []
 
 
@@ -273,12 +301,23 @@ def _round(value: Fraction, currency: str) -> Decimal:
     return round_exact(value, currency)
 
 
+def _unit_price(item: Item, whole: Fraction, per_unit: Fraction, quantity: int | Decimal,
+                currency: str) -> Decimal:
+    """The line's unit price: the price (per billing period) under PER_UNIT, else the
+    average of the whole period's model amount over the quantity."""
+    if item.model.model is pricing.PricingModel.PER_UNIT or not quantity:
+        return _round(per_unit, currency)
+    return _round(whole / Fraction(quantity), currency)
+
+
 def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, currency: str,
                billed: Mapping[date, Billed]) -> list[Charge]:
     if terms.billing_frequency is None:
         raise ChargeError(f"subscription {terms.subscription_number} has no billing frequency")
     length = _length(terms.billing_frequency, custom, terms)
-    per_period = _per_period(item.price, _length(item.price_period, custom, terms), length)
+    factor = _per_period(Decimal(1), _length(item.price_period, custom, terms), length)
+    per_period = factor * Fraction(item.price)
+    model = item.model
     end = item.end_date
     until = target
     if end is not None:
@@ -287,16 +326,17 @@ def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, cu
     # Usage (actual capacity) varies by period; everything else is the same for each.
     varying = terms.concurrent is not None and terms.concurrent.method == ACTUAL
     quantity, rate = _quantity_and_rate(item, terms, None) if not varying else (0, Fraction(0))
-    amount = per_period * rate * quantity  # of a whole period
-    whole_amount, unit_price = _round(amount, currency), _round(per_period * rate, currency)
+    amount = pricing.amount(model, quantity) * factor * rate  # of a whole period
+    whole_amount = _round(amount, currency)
+    unit_price = _unit_price(item, amount, per_period * rate, quantity, currency)
     plain = not terms.suspensions
     charges: list[Charge] = []
     for part, whole in _service_periods(item, terms, length, until):
         if varying:
             quantity, rate = _quantity_and_rate(item, terms, part)
-            amount = per_period * rate * quantity
+            amount = pricing.amount(model, quantity) * factor * rate
             whole_amount = _round(amount, currency)
-            unit_price = _round(per_period * rate, currency)
+            unit_price = _unit_price(item, amount, per_period * rate, quantity, currency)
         if plain and (end is None or end >= part.end):
             pieces = [part]  # served throughout (the first period may be partial)
         else:
@@ -322,18 +362,66 @@ def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, cu
     return charges
 
 
+@dataclass(frozen=True)
+class UsagePeriod:
+    """A USAGE item's service period with its aggregated usage and what it costs."""
+
+    period: ServicePeriod
+    quantity: Decimal
+    record_count: int
+    amount: Decimal  # the pricing model of ``quantity``, rounded to the currency
+
+
+def usage_periods(item: Item, terms: Terms, *, custom: CustomPeriods, currency: str,
+                  until: date) -> Iterator[UsagePeriod]:
+    """The service periods of a USAGE item starting on or before ``until``: the periods a
+    recurring item would have (aligned to the cycle day, the first one from the item's
+    start), each with the usage recorded in it, aggregated, and its amount."""
+    if terms.billing_frequency is None:
+        raise ChargeError(f"subscription {terms.subscription_number} has no billing "
+                          "frequency: its usage has no service periods")
+    length = _length(terms.billing_frequency, custom, terms)
+    for part, _ in _service_periods(item, terms, length, until):
+        days = metering.days_within(item.usage, part.start, part.end)
+        quantity = metering.aggregate(days, item.aggregation)
+        yield UsagePeriod(part, quantity, sum(d.count for d in days),
+                          round_exact(pricing.amount(item.model, quantity), currency))
+
+
+def usage_charges(item: Item, terms: Terms, *, target: date, currency: str,
+                  custom: CustomPeriods, billed: Mapping[date, Billed]) -> list[Charge]:
+    """A USAGE item's charges: in arrears, each period whose last day is before
+    ``target``, the difference between its model amount and what was billed."""
+    until = target if item.end_date is None else min(target, item.end_date - ONE_DAY)
+    charges: list[Charge] = []
+    for usage in usage_periods(item, terms, custom=custom, currency=currency, until=until):
+        part = usage.period
+        if part.end > target:
+            break  # still open (its last day is not before the target date)
+        shown = (part.start, part.last_day)
+        whole = pricing.amount(item.model, usage.quantity)
+        charge = _charge(item, terms, billed, part.start, usage.amount, shown, shown,
+                         usage.quantity, _unit_price(item, whole, Fraction(item.price),
+                                                     usage.quantity, currency))
+        if charge is not None:
+            charges.append(charge)
+    return charges
+
+
 def item_charges(item: Item, terms: Terms, *, target: date, currency: str,
                  custom: CustomPeriods, billed: Mapping[date, Billed]) -> list[Charge]:
     """The charges (differences to what was billed) of ``item`` through ``target``.
 
     ``billed`` maps a period's start (the ledger key) to what was billed for it.
     Raises ``ChargeError`` when the subscription's terms cannot be billed.
-    USAGE items are out of scope and give nothing.
     """
     if item.charge_type == ONE_TIME or (terms.one_time and item.charge_type == RECURRING):
         return _once(item, terms, custom, target, currency, billed)
     if item.charge_type == RECURRING:
         return _recurring(item, terms, custom, target, currency, billed)
+    if item.charge_type == USAGE:
+        return usage_charges(item, terms, target=target, currency=currency, custom=custom,
+                             billed=billed)
     return []
 
 

@@ -234,7 +234,7 @@ class OrderActions:
             charge_type=charge.charge_type, quantity=quantity, price=price,
             price_period=charge.price_period, start_date=start, end_date=None,
             mrr=billing_terms.item_mrr(charge.charge_type, price, quantity, length,
-                                       sub.concurrent_usage),
+                                       sub.concurrent_usage, charge.pricing(price)),
             replaces_item_id=replaces.id if replaces else None, new=True,
         )
         sub.items.append(item)

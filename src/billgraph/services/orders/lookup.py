@@ -7,12 +7,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.services import billing_terms
+from billgraph.services.billing import pricing
 from billgraph.services.billing.periods import custom_periods
+from billgraph.services.billing.pricing import Pricing
 from billgraph.services.billing_terms import Refs
 from billgraph.services.numbers import parse_uuid
 
@@ -26,6 +29,13 @@ class Charge:
     charge_type: str
     price: Decimal
     price_period: str
+    pricing_model: str = "PER_UNIT"
+    tiers: tuple[Any, ...] = ()  # stored jsonb tiers
+    package_size: int | None = None
+
+    def pricing(self, price: Decimal) -> Pricing:
+        """This charge's pricing model with ``price`` (the item's)."""
+        return pricing.stored(self.pricing_model, price, self.tiers, self.package_size)
 
 
 @dataclass
@@ -116,6 +126,7 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
     if plan_ids or plan_codes:
         for r in (await conn.execute(text(
                 "SELECT p.id, p.code, p.currency, c.charge_type, c.price, c.price_period, "
+                "c.pricing_model, c.tiers, c.package_size, "
                 "pr.id AS product_id, pr.code AS product_code FROM price_plans p "
                 "LEFT JOIN plan_charges c ON c.tenant_id = p.tenant_id AND c.price_plan_id = p.id "
                 "LEFT JOIN products pr ON pr.tenant_id = c.tenant_id AND pr.id = c.product_id "
@@ -126,7 +137,8 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
             if r["product_id"] is not None:
                 plan.charges[r["product_code"]] = Charge(
                     r["product_id"], r["product_code"], r["charge_type"], r["price"],
-                    r["price_period"])
+                    r["price_period"], r["pricing_model"], tuple(r["tiers"] or ()),
+                    r["package_size"])
 
     users = [bt.performed_by for bt in terms if bt.performed_by is not None]
     users_by_id: dict[uuid.UUID, uuid.UUID] = {}
