@@ -24,6 +24,7 @@ from billgraph.resolvers.payments import PaymentMutations, PaymentQueries
 from billgraph.resolvers.subscriptions import SubscriptionQueries
 from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
+from billgraph.resolvers.usage import UsageMutations
 from billgraph.schema.docs import describe_conventions
 from billgraph.schema.document_cache import document_cache
 from billgraph.schema.extensions import WriteScope, apply_code
@@ -35,7 +36,7 @@ Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, Pay
                              BillRunQueries, SummaryQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
-                                    BillRunMutations))
+                                    BillRunMutations, UsageMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 

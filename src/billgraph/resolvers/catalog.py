@@ -80,7 +80,10 @@ class CatalogMutations:
             code=input.code, name=input.name, currency=input.currency,
             charges=[catalog.ChargeInput(
                 product_code=c.product_code, charge_type=c.charge_type.value, price=c.price,
-                price_period=c.price_period.value if c.price_period else None)
+                price_period=c.price_period.value if c.price_period else None,
+                pricing_model=c.pricing_model, package_size=c.package_size,
+                tiers=[t.to_tier() for t in c.tiers] if c.tiers is not None else None,
+                usage_aggregation=c.usage_aggregation, unit_of_measure=c.unit_of_measure)
                 for c in input.charges])
 
         async def write(writer: Writer) -> uuid.UUID:

@@ -19,7 +19,8 @@ from billgraph.services.pagination import Page
 from .accounts import Account
 from .catalog import Product, load_product
 from .common import JobError, Node, PageInfo
-from .enums import BillRunStatus, DocumentStatus, ErrorCode
+from .enums import BillRunStatus, ChargeType, DocumentStatus, ErrorCode
+from .pricing import PricingModel
 
 if TYPE_CHECKING:
     from .subscriptions import Subscription
@@ -37,12 +38,19 @@ class InvoiceLine:
         description="First day of the service billed, if any.")
     service_period_end: dt.date | None = strawberry.field(
         description="Last day of the service billed (inclusive), if any.")
+    charge_type: ChargeType | None = strawberry.field(
+        description="The charge type billed; null on free lines (standalone invoices).")
+    pricing_model: PricingModel | None = strawberry.field(
+        description="The pricing model of the charge billed; null on free lines.")
     product_id: strawberry.Private[uuid.UUID | None]
     subscription_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
     def from_row(cls, row: RowMapping) -> InvoiceLine:
+        charge_type, model = row.get("charge_type"), row.get("pricing_model")
         return cls(
+            charge_type=ChargeType(charge_type) if charge_type else None,
+            pricing_model=PricingModel(model) if model else None,
             id=strawberry.ID(str(row["id"])), description=row["description"],
             quantity=row["quantity"], unit_price=row["unit_price"], amount=row["amount"],
             service_period_start=row["service_period_start"],

@@ -11,6 +11,7 @@ from sqlalchemy import RowMapping
 from billgraph.context import Info
 
 from .enums import BillingFrequency, BillingTermSchemeType, ChargeType
+from .pricing import PriceTier, PriceTierInput, PricingModel, UsageAggregation, price_tiers
 
 
 @strawberry.type(description="A product of the catalog.")
@@ -34,13 +35,27 @@ class PlanCharge:
     price: Decimal = strawberry.field(description="The price per pricePeriod.")
     price_period: BillingFrequency = strawberry.field(
         description="The period the price is quoted for (default MONTHLY).")
+    pricing_model: PricingModel = strawberry.field(description=(
+        "How a quantity is priced (PER_UNIT by default); TIERED and VOLUME take their "
+        "prices from tiers, not price."))
+    tiers: list[PriceTier] = strawberry.field(
+        description="TIERED and VOLUME only (empty otherwise), ascending by upTo.")
+    package_size: int | None = strawberry.field(description="PACKAGE only: units per package.")
+    usage_aggregation: UsageAggregation | None = strawberry.field(
+        description="USAGE charges only: how a period's records make its quantity.")
+    unit_of_measure: str | None = strawberry.field(
+        description='USAGE charges only, e.g. "GB", "device-day".')
     product_id: strawberry.Private[uuid.UUID]
 
     @classmethod
     def from_row(cls, row: RowMapping) -> PlanCharge:
+        aggregation = row["usage_aggregation"]
         return cls(charge_type=ChargeType(row["charge_type"]), price=row["price"],
                    price_period=BillingFrequency(row["price_period"]),
-                   product_id=row["product_id"])
+                   pricing_model=PricingModel(row["pricing_model"]), tiers=price_tiers(row),
+                   package_size=row["package_size"],
+                   usage_aggregation=UsageAggregation(aggregation) if aggregation else None,
+                   unit_of_measure=row["unit_of_measure"], product_id=row["product_id"])
 
     @strawberry.field(description="The product charged.")
     async def product(self, info: Info) -> Product:
@@ -110,6 +125,16 @@ class PlanChargeInput:
     price: Decimal = strawberry.field(description="Per pricePeriod; not negative.")
     price_period: BillingFrequency | None = strawberry.field(
         default=None, description="Default MONTHLY; CUSTOMn must be defined by the tenant.")
+    pricing_model: PricingModel | None = strawberry.field(default=None,
+                                                          description="Default PER_UNIT.")
+    tiers: list[PriceTierInput] | None = strawberry.field(default=None, description=(
+        "TIERED and VOLUME only: ascending upTo, the last tier open (upTo null)."))
+    package_size: int | None = strawberry.field(default=None,
+                                                description="PACKAGE only: 1 or more.")
+    usage_aggregation: UsageAggregation | None = strawberry.field(
+        default=None, description="USAGE charges only; default SUM.")
+    unit_of_measure: str | None = strawberry.field(
+        default=None, description='USAGE charges only, e.g. "GB", "device-day".')
 
 
 @strawberry.input(description="A new price plan with its charges.")

@@ -23,6 +23,7 @@ from .catalog import (
     load_scheme,
 )
 from .common import Node, PageInfo, requested_page
+from .pricing import UsageSummary, subscription_usage
 from .enums import (
     BillingFrequency,
     BindingPeriod,
@@ -215,6 +216,13 @@ class Subscription(Node):
     async def mrr(self, info: Info) -> Decimal:
         return subscriptions.subscription_mrr(self.row, await self._items(info),
                                               await self._currency(info))
+
+    @strawberry.field(description=(
+        "One summary per USAGE item and service period overlapping [from, to] "
+        "(default: the current period)."))
+    async def usage(self, info: Info, from_: Annotated[dt.date | None, strawberry.argument(
+            name="from")] = None, to: dt.date | None = None) -> list[UsageSummary]:
+        return await subscription_usage(info, self.row["id"], from_, to)
 
 
 @strawberry.type

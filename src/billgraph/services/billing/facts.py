@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billgraph.services.billing import periods
+from billgraph.services.billing import periods, pricing
 from billgraph.services.billing.charges import Billed, ConcurrentUsage, Item, Terms
+from billgraph.services.billing.metering import UsageDay
 
 OWNERS = text("""
 SELECT id, currency FROM accounts
@@ -44,7 +45,7 @@ SELECT s.id, s.subscription_number, s.invoice_owner_account_id, s.start_date,
        s.billing_cycle_day,
        s.billing_frequency, sch.type AS scheme_type, s.cu_concurrent_usage,
        s.cu_rate_percentage, s.cu_installed_items, s.cu_billing_method,
-       pp.currency AS plan_currency
+       pp.currency AS plan_currency, s.price_plan_id
 FROM subscriptions s
 JOIN billing_term_schemes sch ON sch.tenant_id = s.tenant_id AND sch.id = s.scheme_id
 JOIN price_plans pp ON pp.tenant_id = s.tenant_id AND pp.id = s.price_plan_id
@@ -61,7 +62,24 @@ SELECT id, subscription_id, product_id, charge_type, quantity, price, price_peri
        start_date, end_date
 FROM subscription_items
 WHERE tenant_id = :t AND subscription_id = ANY(CAST(:subs AS uuid[]))
-  AND start_date <= :target AND charge_type IN ('RECURRING', 'ONE_TIME')
+  AND start_date <= :target AND charge_type IN ('RECURRING', 'ONE_TIME', 'USAGE')
+""")
+
+# The pricing of the items' charges: (plan, product) names one charge.
+PLAN_CHARGES = text("""
+SELECT price_plan_id, product_id, pricing_model, tiers, package_size, usage_aggregation
+FROM plan_charges WHERE tenant_id = :t AND price_plan_id = ANY(CAST(:plans AS uuid[]))
+""")
+
+# The usage of USAGE items per UTC day: sum, largest, last by timestamp, count.
+USAGE_DAYS = text("""
+SELECT item_id, usage_date, sum(quantity) AS total, max(quantity) AS peak,
+       (array_agg(quantity ORDER BY recorded_at DESC, record_id DESC))[1] AS last,
+       count(*) AS count
+FROM usage_records
+WHERE tenant_id = :t AND item_id = ANY(CAST(:items AS uuid[]))
+GROUP BY item_id, usage_date
+ORDER BY item_id, usage_date
 """)
 
 PRODUCTS = text("SELECT id, code, name FROM products "
@@ -123,7 +141,9 @@ async def invoice_owners(conn: AsyncConnection, tenant_id: uuid.UUID, *,
     return [(r.id, r.currency) for r in rows]
 
 
-def _terms(row: Any, history: dict[str, list[Any]]) -> Terms:
+def terms_of(row: Any, history: dict[str, list[Any]] | None = None) -> Terms:
+    """A subscription row (SUBSCRIPTIONS' columns) and its history as ``Terms``."""
+    history = history or {"owner": [], "suspension": [], "usage": []}
     concurrent = None
     if row.cu_billing_method is not None or row.cu_concurrent_usage is not None:
         concurrent = ConcurrentUsage(
@@ -165,15 +185,17 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
                                           "usage_subs": usage_subs}):
         history[h.subscription_id][h.kind].append(h)
     for sub_id, row in subs.items():
-        facts.terms[sub_id] = _terms(row, history[sub_id])
+        facts.terms[sub_id] = terms_of(row, history[sub_id])
         facts.plan_currency[sub_id] = row.plan_currency
     rows.sort(key=lambda r: (subs[r.subscription_id].subscription_number, r.start_date,
                              products[r.product_id].code, r.id))
+    charges = await plan_charges(conn, tenant_id, {r.price_plan_id for r in subs.values()})
+    usage = await usage_days(conn, tenant_id,
+                             [r.id for r in rows if r.charge_type == "USAGE"])
     facts.items = [
-        Item(id=r.id, subscription_id=r.subscription_id, product_id=r.product_id,
-             product_name=products[r.product_id].name, charge_type=r.charge_type,
-             quantity=r.quantity, price=r.price, price_period=r.price_period,
-             start_date=r.start_date, end_date=r.end_date)
+        item_of(r, products[r.product_id].name,
+                charges.get((subs[r.subscription_id].price_plan_id, r.product_id)),
+                usage.get(r.id, ()))
         for r in rows]
     entries = list(await conn.execute(LEDGER, {"t": tenant_id,
                                                "items": [i.id for i in facts.items]}))
@@ -188,3 +210,36 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
     for (item_id, period_start), (amount, revision) in billed.items():
         facts.billed.setdefault(item_id, {})[period_start] = Billed(amount, revision)
     return facts
+
+
+async def plan_charges(conn: AsyncConnection, tenant_id: uuid.UUID,
+                       plans: set[uuid.UUID]) -> dict[tuple[uuid.UUID, uuid.UUID], Any]:
+    """The plan charges of ``plans`` by (plan, product)."""
+    return {(c.price_plan_id, c.product_id): c for c in await conn.execute(
+        PLAN_CHARGES, {"t": tenant_id, "plans": list(plans)})}
+
+
+async def usage_days(conn: AsyncConnection, tenant_id: uuid.UUID,
+                     items: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[UsageDay, ...]]:
+    """The usage of ``items`` per UTC day, ascending (one statement)."""
+    if not items:
+        return {}
+    days: dict[uuid.UUID, list[UsageDay]] = defaultdict(list)
+    for u in await conn.execute(USAGE_DAYS, {"t": tenant_id, "items": list(items)}):
+        days[u.item_id].append(UsageDay(u.usage_date, u.total, u.peak, u.last, u.count))
+    return {item_id: tuple(d) for item_id, d in days.items()}
+
+
+def item_of(row: Any, product_name: str, charge: Any | None,
+            usage: tuple[UsageDay, ...]) -> Item:
+    """A subscription_items row as the pure charges see it, with its charge's pricing
+    (the item's price) and, for USAGE items, its usage per day."""
+    return Item(
+        id=row.id, subscription_id=row.subscription_id, product_id=row.product_id,
+        product_name=product_name, charge_type=row.charge_type, quantity=row.quantity,
+        price=row.price, price_period=row.price_period, start_date=row.start_date,
+        end_date=row.end_date,
+        pricing=None if charge is None else pricing.stored(
+            charge.pricing_model, row.price, charge.tiers, charge.package_size),
+        aggregation=(charge.usage_aggregation if charge is not None else None) or "SUM",
+        usage=usage)

@@ -78,18 +78,20 @@ inv AS (
 lines AS (
     INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, description,
                                subscription_id, item_id, product_id, quantity, unit_price,
-                               amount, service_period_start, service_period_end)
+                               amount, service_period_start, service_period_end,
+                               charge_type, pricing_model)
     SELECT CAST(:t AS uuid), u.id, inv.id, u.position, u.description, u.subscription_id,
            u.item_id, u.product_id, u.quantity, u.unit_price, u.amount, u.period_start,
-           u.period_end
+           u.period_end, u.charge_type, u.pricing_model
     FROM inv, unnest(CAST(:line_ids AS uuid[]), CAST(:positions AS integer[]),
                      CAST(:descriptions AS text[]), CAST(:subscriptions AS uuid[]),
                      CAST(:items AS uuid[]), CAST(:products AS uuid[]),
                      CAST(:quantities AS numeric[]), CAST(:unit_prices AS numeric[]),
                      CAST(:amounts AS numeric[]), CAST(:starts AS date[]),
-                     CAST(:ends AS date[]))
+                     CAST(:ends AS date[]), CAST(:charge_types AS text[]),
+                     CAST(:pricing_models AS text[]))
          AS u(id, position, description, subscription_id, item_id, product_id, quantity,
-              unit_price, amount, period_start, period_end)),
+              unit_price, amount, period_start, period_end, charge_type, pricing_model)),
 ledger AS (
     INSERT INTO billing_ledger (tenant_id, item_id, period_start, revision, amount,
                                 invoice_id, invoice_line_id)
@@ -191,6 +193,8 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
         "starts": [c.service_start for c in charges], "ends": [c.service_end for c in charges],
         "period_keys": [c.period_start for c in charges],
         "revisions": [c.revision for c in charges],
+        "charge_types": [c.charge_type for c in charges],
+        "pricing_models": [str(c.pricing_model) for c in charges],
     })).first()
     if row is None:
         raise Superseded(f"bill run {guard.run_id} is no longer this worker's to bill "

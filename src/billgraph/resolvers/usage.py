@@ -1,0 +1,30 @@
+"""recordUsage: usage records of USAGE items, up to 10,000 per call (SPEC §11)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from billgraph.context import Info
+from billgraph.db.tx import Writer
+from billgraph.schema.pricing import UsageRecordInput, UsageRecordResult
+from billgraph.services import metered_usage
+
+
+@strawberry.type
+class UsageMutations:
+    @strawberry.mutation(description=(
+        "Up to 10,000 records per call; each succeeds or fails on its own. A recordId "
+        "stored before is reported duplicate and counted once. Recording usage takes no "
+        "lock another writer to the account needs and never recomputes metrics."))
+    async def record_usage(self, info: Info,
+                           records: list[UsageRecordInput]) -> list[UsageRecordResult]:
+        data = [metered_usage.UsageRecordInput(
+            record_id=r.record_id, subscription_number=r.subscription_number,
+            product_code=r.product_code, quantity=r.quantity, timestamp=r.timestamp)
+            for r in records]
+
+        async def work(writer: Writer) -> list[metered_usage.UsageRecordResult]:
+            return await metered_usage.record_usage(writer, data)
+
+        results = await info.context.state.write(info.context.tenant_id, work)
+        return [UsageRecordResult.of(r) for r in results]
