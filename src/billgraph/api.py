@@ -5,6 +5,7 @@ Nothing below imports this module: resolvers/ → schema/ → loaders/ → servi
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +30,7 @@ from billgraph.schema.docs import describe_conventions
 from billgraph.schema.document_cache import document_cache
 from billgraph.schema.extensions import WriteScope, apply_code
 from billgraph.schema.limits import Limits, query_limits
-from billgraph.schema.scalars import DecimalScalar
+from billgraph.schema.scalars import DateTimeScalar, DecimalScalar
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
@@ -60,7 +61,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
         query=Query,
         mutation=Mutation,
         subscription=SubscriptionRoot,
-        config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
+        config=StrawberryConfig(scalar_map={Decimal: DecimalScalar, datetime: DateTimeScalar}),
         extensions=extensions,
     )
     describe_conventions(built._schema)

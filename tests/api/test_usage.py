@@ -4,6 +4,7 @@ validation, summaries. Amounts worked out by hand in the comments."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.api.bill_run_support import account, bill, subscribe
 from tests.api.pricing_support import (
@@ -17,7 +18,7 @@ from tests.api.pricing_support import (
 )
 from tests.support import Client, LiveServer
 
-USAGE_CHARGES = [
+USAGE_CHARGES: list[dict[str, Any]] = [
     {"productCode": "GB", "chargeType": "USAGE", "price": "2.00", "unitOfMeasure": "GB"},
     {"productCode": "PEAK", "chargeType": "USAGE", "price": "2.00", "usageAggregation": "MAX"},
     {"productCode": "LAST", "chargeType": "USAGE", "price": "2.00", "usageAggregation": "LAST"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from fractions import Fraction
 
@@ -103,8 +102,8 @@ def test_tiered_is_the_sum_of_its_tiers_parts(tiers: tuple[Tier, ...], q: Decima
     expected = Fraction(0)
     lower = Fraction(0)
     for tier in tiers:
-        upper = math.inf if tier.up_to is None else Fraction(tier.up_to)
-        units = max(Fraction(0), min(Fraction(q), upper) - lower)  # type: ignore[type-var]
+        top = Fraction(q) if tier.up_to is None else min(Fraction(q), Fraction(tier.up_to))
+        units = max(Fraction(0), top - lower)
         if units > 0:
             expected += units * Fraction(tier.unit_price) + Fraction(tier.flat_fee)
         if tier.up_to is not None:

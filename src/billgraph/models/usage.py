@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, Index
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
-from ._base import day, money, server_now, text, timestamp
+from ._base import day, money, server_now, timestamp
 
 
 class UsageRecord(SQLModel, table=True):

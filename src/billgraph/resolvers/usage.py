@@ -18,10 +18,8 @@ class UsageMutations:
         "lock another writer to the account needs and never recomputes metrics."))
     async def record_usage(self, info: Info,
                            records: list[UsageRecordInput]) -> list[UsageRecordResult]:
-        data = [metered_usage.UsageRecordInput(
-            record_id=r.record_id, subscription_number=r.subscription_number,
-            product_code=r.product_code, quantity=r.quantity, timestamp=r.timestamp)
-            for r in records]
+        # built as the service's records by UsageRecordInput's from_input hook
+        data: list[metered_usage.UsageRecordInput] = records  # type: ignore[assignment]
 
         async def work(writer: Writer) -> list[metered_usage.UsageRecordResult]:
             return await metered_usage.record_usage(writer, data)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy import RowMapping
+from strawberry.types.arguments import InputContext
 
 from billgraph.context import Info
 from billgraph.loaders import SharedLoader
@@ -75,6 +76,20 @@ class UsageRecordInput:
     quantity: Decimal = strawberry.field(description="0 or more.")
     timestamp: dt.datetime = strawberry.field(description=(
         "When it was used; it belongs to the service period holding its UTC date."))
+
+
+def _record_from_input(cls: type, value: Mapping[str, Any],
+                       context: InputContext) -> metered_usage.UsageRecordInput:
+    """UsageRecordInput straight into the service's record (strawberry's ``from_input``
+    hook): every field is a scalar graphql-core has already parsed, so the generic
+    per-field conversion (a third of a 10,000-record call) has nothing to do."""
+    return metered_usage.UsageRecordInput(
+        record_id=value["recordId"], subscription_number=value["subscriptionNumber"],
+        product_code=value["productCode"], quantity=value["quantity"],
+        timestamp=value["timestamp"])
+
+
+UsageRecordInput.__strawberry_definition__.from_input = _record_from_input  # type: ignore[attr-defined]
 
 
 @strawberry.type(description="What became of one usage record.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import strawberry
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 
 def parse_decimal(value: Any) -> Decimal:
@@ -36,4 +38,29 @@ DecimalScalar = strawberry.scalar(
                  "money never travels as a float."),
     serialize=serialize_decimal,
     parse_value=parse_decimal,
+)
+
+
+_STRAWBERRY_DATETIME = DateTimeDefinition.parse_value
+
+
+def parse_datetime(value: Any) -> datetime:
+    """ISO 8601, as strawberry's own DateTime reads it (dateutil's isoparse), but through
+    the C ``datetime.fromisoformat`` first: recordUsage parses 10,000 timestamps a call,
+    and isoparse (pure Python) was a fifth of that call's time."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    assert _STRAWBERRY_DATETIME is not None
+    parsed: datetime = _STRAWBERRY_DATETIME(value)  # its own error for anything else
+    return parsed
+
+
+DateTimeScalar = strawberry.scalar(
+    name="DateTime",
+    description="Date with time (isoformat)",
+    serialize=datetime.isoformat,
+    parse_value=parse_datetime,
 )

@@ -31,6 +31,7 @@ from .enums import (
     ConcurrentUsageBillingMethod,
     SubscriptionStatus,
 )
+from .pricing import UsageSummary, subscription_usage
 from .users import User
 
 if TYPE_CHECKING:

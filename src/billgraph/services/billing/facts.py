@@ -75,7 +75,7 @@ FROM plan_charges WHERE tenant_id = :t AND price_plan_id = ANY(CAST(:plans AS uu
 USAGE_DAYS = text("""
 SELECT item_id, usage_date, sum(quantity) AS total, max(quantity) AS peak,
        (array_agg(quantity ORDER BY recorded_at DESC, record_id DESC))[1] AS last,
-       count(*) AS count
+       count(*) AS records
 FROM usage_records
 WHERE tenant_id = :t AND item_id = ANY(CAST(:items AS uuid[]))
 GROUP BY item_id, usage_date
@@ -226,7 +226,7 @@ async def usage_days(conn: AsyncConnection, tenant_id: uuid.UUID,
         return {}
     days: dict[uuid.UUID, list[UsageDay]] = defaultdict(list)
     for u in await conn.execute(USAGE_DAYS, {"t": tenant_id, "items": list(items)}):
-        days[u.item_id].append(UsageDay(u.usage_date, u.total, u.peak, u.last, u.count))
+        days[u.item_id].append(UsageDay(u.usage_date, u.total, u.peak, u.last, u.records))
     return {item_id: tuple(d) for item_id, d in days.items()}
 
 
