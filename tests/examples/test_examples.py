@@ -146,3 +146,22 @@ async def test_live_dashboard_prints_each_change(live: LiveServer) -> None:
     assert "stale false" in events[0]
     assert f" {number} (partner, Watched): creditBalance " in events[1]
     assert " -> " in events[1]
+
+
+async def test_fleet_usage(live: LiveServer) -> None:
+    lines = await example(live, "fleet_usage.py", "--month", "2026-01", "--refresh")
+    # 140 vehicles × (31 January days + Feb 1) = 4,480 records
+    assert "usage: 4480 device-day records sent, 4480 accepted, 0 refused" in lines
+    assert "retry: 1000 records sent again, 1000 reported duplicate" in lines
+    assert "metrics unchanged by usage: true" in lines
+    # January device-days, VOLUME: 310 × 0.40 = 124.00, 620 × 0.30 = 186.00,
+    # 930 × 0.30 = 279.00, 2480 × 0.25 = 620.00 (1,209.00); the Feb 1 records are not in
+    summaries = [ln for ln in lines if ln.startswith("  S") and "2026-01-01..2026-01-31" in ln]
+    assert [ln.split(": ", 1)[1] for ln in summaries] == [
+        "310 device-days, 124.00 (billed=false)", "620 device-days, 186.00 (billed=false)",
+        "930 device-days, 279.00 (billed=false)", "2480 device-days, 620.00 (billed=false)"]
+    # + the platform fee in advance for January and February: 4 × 2 × 49.00 = 392.00
+    assert "bill run: COMPLETED, 1 invoice(s), total 1601.00" in lines
+    assert line(lines, "reseller after the bill run ").startswith(
+        "reseller after the bill run A")
+    assert "balance 1601.00 USD" in line(lines, "reseller after the bill run ")
