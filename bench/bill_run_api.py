@@ -122,13 +122,13 @@ async def ceiling(bench: Bench, tenant_id: uuid.UUID) -> float:
         await pool.close()
 
 
-async def bill(bench: Bench, client: Client, tenant_id: uuid.UUID
+async def bill(bench: Bench, client: Client, tenant_id: uuid.UUID, target: dt.date = TARGET
                ) -> tuple[float, float, dict[str, object], int]:
     """Run a bill run through the API: the seconds from the mutation to COMPLETED as the
     client sees them, the seconds the run itself took (started → finished), its final
     state and its lines."""
     started = time.perf_counter()
-    run = (await client.gql(BILL_RUN, {"input": {"targetDate": TARGET.isoformat()}}))["billRun"]
+    run = (await client.gql(BILL_RUN, {"input": {"targetDate": target.isoformat()}}))["billRun"]
     state: dict[str, object] = {}
     while time.perf_counter() - started < 900:
         state = (await client.gql(PROGRESS, {"id": run["id"]}))["billRun"]

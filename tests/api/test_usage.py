@@ -4,9 +4,20 @@ validation, summaries. Amounts worked out by hand in the comments."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
-from tests.api.bill_run_support import account, bill, subscribe
+from billgraph.workers.jobs import run_job
+from tests.api.bill_run_support import (
+    account,
+    bill,
+    claim_jobs,
+    get,
+    ledger,
+    start,
+    subscribe,
+    worker_state,
+)
 from tests.api.pricing_support import (
     RECORD,
     billed,
@@ -209,3 +220,25 @@ async def test_usage_summaries_take_the_same_statements_for_2_or_20_subscription
                 assert sum(s["amount"] == "2.00" for s in summaries) == n
                 counts.append(body["extensions"]["sqlStatements"])
         assert counts[0] == counts[1]
+
+
+async def test_two_concurrent_runs_bill_usage_exactly_once(client: Client,
+                                                           server: LiveServer) -> None:
+    await priced_plan(client, "METERED", USAGE_CHARGES[0])
+    owners = [await account(client, f"Owner {n}") for n in range(6)]
+    for n, owner in enumerate(owners):
+        sub = await subscribe(client, owner, "2026-01-01", plan_code="METERED",
+                              items=[{"productCode": "GB"}])
+        await record(client, usage_record(f"r{n}", sub["subscriptionNumber"], "GB", "5",
+                                          "2026-01-10T00:00:00Z"))
+    first, second = await start(client, "2026-02-01"), await start(client, "2026-02-01")
+    async with worker_state(server) as state:
+        jobs = await claim_jobs(state, 2)
+        await asyncio.gather(*(run_job(state, job) for job in jobs))
+    runs = [await get(client, first["id"]), await get(client, second["id"])]
+    assert [r["status"] for r in runs] == ["COMPLETED", "COMPLETED"]
+    # 5 GB × 2.00 = 10.00 per owner, billed once across both runs: 6 × 10.00 = 60.00
+    assert sum(r["invoicesCreated"] for r in runs) == 6
+    assert sum(Decimal(r["totalAmount"]) for r in runs) == Decimal("60.00")
+    entries = await ledger(server, client.tenant_id)
+    assert len(entries) == 6 and {e["revision"] for e in entries} == {1}
