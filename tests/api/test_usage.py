@@ -7,6 +7,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+from billgraph.bootstrap import job_kinds
 from billgraph.workers.jobs import run_job
 from tests.api.bill_run_support import (
     account,
@@ -234,7 +235,7 @@ async def test_two_concurrent_runs_bill_usage_exactly_once(client: Client,
     first, second = await start(client, "2026-02-01"), await start(client, "2026-02-01")
     async with worker_state(server) as state:
         jobs = await claim_jobs(state, 2)
-        await asyncio.gather(*(run_job(state, job) for job in jobs))
+        await asyncio.gather(*(run_job(state, job, job_kinds()) for job in jobs))
     runs = [await get(client, first["id"]), await get(client, second["id"])]
     assert [r["status"] for r in runs] == ["COMPLETED", "COMPLETED"]
     # 5 GB × 2.00 = 10.00 per owner, billed once across both runs: 6 × 10.00 = 60.00

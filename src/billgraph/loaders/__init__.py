@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import RowMapping
 
-from billgraph.services import invoices, metrics, subscriptions
+from billgraph.services import invoices, metered_usage, metrics, subscriptions
 
 from .base import ChildrenLoader, PageKey, PageLoader, Read, RowLoader, SharedLoader
 
@@ -86,6 +86,19 @@ class Loaders:
             return [found.get(i) for i in ids]
 
         return self._get("metrics", lambda: SharedLoader(load_fn=load))
+
+    @property
+    def usage_summaries(self) -> SharedLoader[metered_usage.SummaryKey,
+                                              list[metered_usage.UsageSummary]]:
+        """(subscription id, from, to) → its USAGE items' periods overlapping [from, to],
+        with their aggregated usage and amount (one batch for every subscription)."""
+        async def load(keys: Sequence[metered_usage.SummaryKey]
+                       ) -> list[list[metered_usage.UsageSummary]]:
+            async with self.read() as conn:
+                found = await metered_usage.summaries(conn, self.tenant_id, keys)
+            return [found[k] for k in keys]
+
+        return self._get("usage_summaries", lambda: SharedLoader(load_fn=load))
 
     # ------------------------------------------------------------- lists by parent
     @property

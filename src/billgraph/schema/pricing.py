@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,7 +13,6 @@ from sqlalchemy import RowMapping
 from strawberry.types.arguments import InputContext
 
 from billgraph.context import Info
-from billgraph.loaders import SharedLoader
 from billgraph.services import metered_usage
 from billgraph.services.billing import metering, pricing
 from billgraph.services.errors import BadUserInput
@@ -133,32 +132,14 @@ class UsageSummary:
     ) -> Annotated[Subscription, strawberry.lazy(".subscriptions")]:
         from .subscriptions import Subscription
 
-        row = await info.context.loaders.row("subscriptions").load(self.subscription_id)
-        assert row is not None
-        return Subscription.from_row(row)
+        return Subscription.from_row(
+            await info.context.loaders.subscription.one(self.subscription_id))
 
     @strawberry.field
     async def product(self, info: Info) -> Annotated[Product, strawberry.lazy(".catalog")]:
         from .catalog import load_product
 
         return await load_product(info, self.product_id)
-
-
-UsageKey = tuple[uuid.UUID, dt.date, dt.date]
-
-
-def usage_summaries(info: Info) -> SharedLoader[UsageKey, list[UsageSummary]]:
-    """Subscription.usage(from, to): one batch for every subscription of the request."""
-    state, tenant_id = info.context.state, info.context.tenant_id
-
-    async def load(keys: Sequence[UsageKey]) -> list[list[UsageSummary]]:
-        async with state.read() as conn:
-            found = await metered_usage.summaries(conn, tenant_id, keys)
-        return [[UsageSummary.of(s) for s in found[k]] for k in keys]
-
-    loader: SharedLoader[UsageKey, list[UsageSummary]] = info.context.loaders.custom(
-        "usage_summaries", lambda: SharedLoader(load_fn=load))  # type: ignore[assignment]
-    return loader
 
 
 async def subscription_usage(info: Info, subscription_id: uuid.UUID, start: dt.date | None,
@@ -170,4 +151,5 @@ async def subscription_usage(info: Info, subscription_id: uuid.UUID, start: dt.d
     end = end or max(start, today)
     if end < start:
         raise BadUserInput("to", "must not be before from")
-    return await usage_summaries(info).load((subscription_id, start, end))
+    found = await info.context.loaders.usage_summaries.load((subscription_id, start, end))
+    return [UsageSummary.of(s) for s in found]

@@ -23,7 +23,6 @@ from .catalog import (
     load_scheme,
 )
 from .common import Node, PageInfo, requested_page
-from .pricing import UsageSummary, subscription_usage
 from .enums import (
     BillingFrequency,
     BindingPeriod,

@@ -187,6 +187,9 @@ class UsageSummary:
     billed: bool
 
 
+SummaryKey = tuple[uuid.UUID, date, date]  # (subscription id, from, to)
+
+
 SUBSCRIPTION_TERMS = text("""
 SELECT s.id, s.subscription_number, s.invoice_owner_account_id, s.start_date,
        s.billing_cycle_day, s.billing_frequency, s.price_plan_id, pp.currency AS plan_currency,
@@ -216,12 +219,11 @@ WHERE l.tenant_id = :t AND l.item_id = ANY(CAST(:items AS uuid[]))
 
 
 async def summaries(conn: AsyncConnection, tenant_id: uuid.UUID,
-                    keys: Sequence[tuple[uuid.UUID, date, date]]
-                    ) -> dict[tuple[uuid.UUID, date, date], list[UsageSummary]]:
+                    keys: Sequence[SummaryKey]) -> dict[SummaryKey, list[UsageSummary]]:
     """For each (subscription, from, to): one summary per USAGE item and service period
     overlapping [from, to], in item and period order. A fixed number of statements
     whatever the number of keys."""
-    found: dict[tuple[uuid.UUID, date, date], list[UsageSummary]] = {k: [] for k in keys}
+    found: dict[SummaryKey, list[UsageSummary]] = {k: [] for k in keys}
     subs = {r.id: r for r in await conn.execute(
         SUBSCRIPTION_TERMS, {"t": tenant_id, "subs": list({k[0] for k in keys})})}
     rows = list(await conn.execute(USAGE_ITEMS, {"t": tenant_id, "subs": list(subs)})) \
