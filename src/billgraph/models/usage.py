@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Index
+from sqlalchemy import CheckConstraint, Index, Text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
@@ -19,7 +19,7 @@ class UsageRecord(SQLModel, table=True):
     __table_args__ = (CheckConstraint("quantity >= 0", name="usage_quantity"),)
 
     tenant_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), primary_key=True)
-    record_id: str = Field(primary_key=True)
+    record_id: str = Field(sa_type=Text, primary_key=True)
     subscription_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), nullable=False)
     item_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), nullable=False)
     product_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), nullable=False)
