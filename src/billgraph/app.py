@@ -28,6 +28,7 @@ from billgraph.observability import (
 )
 from billgraph.schema.limits import Limits
 from billgraph.workers import Workers
+from billgraph.workers.access import key_usage_flusher
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,15 @@ def create_app(settings: Settings) -> Starlette:
         workers = Workers(state, bootstrap.daemons())
         if settings.run_workers:
             await workers.start()
+        usage = Workers(state)  # lastUsedAt of this process's keys, workers or not
+        usage.spawn(key_usage_flusher)
         try:
             yield
         finally:
             await workers.stop()
+            await usage.stop()
+            with contextlib.suppress(Exception):
+                await state.flush_key_usage()
             await state.events.stop()
             await engine.dispose()
 
