@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLError
 from graphql.execution.values import get_argument_values
@@ -63,7 +63,7 @@ def arguments(info: StrawberryInfo[Any, Any]) -> dict[str, Any]:
         field = raw.parent_type.fields[raw.field_name]
         return dict(get_argument_values(field, raw.field_nodes[0], raw.variable_values))
     except Exception:  # already validated: coercion cannot fail, but never lose the event
-        return {k: v for k, v in (raw.variable_values or {}).items()}
+        return dict(cast(dict[str, Any], raw.variable_values or {}))
 
 
 class Audited(FieldExtension):
