@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from graphql import GraphQLError
-from graphql.execution.values import get_argument_values
+from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission
 from strawberry.types import Info as StrawberryInfo
@@ -59,11 +59,16 @@ def outcome_of(error: BaseException) -> str:
 def arguments(info: StrawberryInfo[Any, Any]) -> dict[str, Any]:
     """The root field's arguments as the client gave them (variables substituted)."""
     raw = info._raw_info
+    variables: Any = raw.variable_values
+    if not isinstance(variables, VariableValues):  # the coerced values only, as a dict
+        variables = VariableValues(sources={}, coerced=dict(variables or {}))
     try:
         field = raw.parent_type.fields[raw.field_name]
-        return dict(get_argument_values(field, raw.field_nodes[0], raw.variable_values))
+        return dict(get_argument_values(field, raw.field_nodes[0], variables))
     except Exception:  # already validated: coercion cannot fail, but never lose the event
-        return dict(cast(dict[str, Any], raw.variable_values or {}))
+        log.warning("cannot read the arguments of %s; auditing the variables", raw.field_name,
+                    exc_info=True)
+        return dict(variables.coerced)
 
 
 class Audited(FieldExtension):
