@@ -73,7 +73,8 @@ class LiveServer:
     clients: list[Client] = field(default_factory=list)
     app: Any = None  # the Starlette app, served in this process and event loop
 
-    async def create_tenant(self, name: str, scope: str = "write") -> tuple[str, str]:
+    async def create_tenant(self, name: str, scope: str = "admin") -> tuple[str, str]:
+        """A tenant and its first key (ADMIN, as `billgraph tenant create` makes it)."""
         engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
         try:
             async with engine.begin() as conn:

@@ -70,7 +70,7 @@ async def revoke(conn: AsyncConnection, tenant_id: uuid.UUID, key_id: uuid.UUID,
              "WHERE tenant_id = :t AND id = :id RETURNING *"),
         {"now": now, "t": tenant_id, "id": key_id})).mappings().first()
     if row is None:
-        raise NotFound("API key", key_id)
+        raise NotFound("API key", key_id, field="id")
     return row
 
 
