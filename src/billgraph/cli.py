@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true",
                        help="small sizes: check errors and SQL counts, not timings")
     bench.add_argument("--only", help="comma-separated benchmarks "
-                                      "(orders,invoices,refresh,bill_runs,reads)")
+                                      "(orders,invoices,refresh,bill_runs,reads,audit)")
     bench.add_argument("--no-record", action="store_true", help="do not write bench/RESULTS.md")
 
     args = parser.parse_args(argv)

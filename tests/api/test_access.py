@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.cli import bootstrap_default_tenant
 from billgraph.db.bootstrap import run_with_connection
 from billgraph.db.engine import make_engine
+from billgraph.services import tenants
 from tests import processes
 from tests.support import Client, LiveServer, start_server
 
@@ -170,11 +172,11 @@ def test_revocation_reaches_another_server_process_within_5_s(database_url: str)
         assert httpx.post(f"{one.url}/graphql", headers=bearer, json=viewer).status_code == 401
 
 
-def admin_key(name: str) -> object:
-    from billgraph.services import tenants
+def admin_key(name: str) -> Callable[[AsyncConnection], Awaitable[str]]:
+    """For run_with_connection: a new tenant's ADMIN key."""
 
-    async def make(conn: object) -> str:
-        tenant_id = await tenants.create_tenant(conn, name)  # type: ignore[arg-type]
-        return await tenants.create_key(conn, tenant_id, "admin")  # type: ignore[arg-type]
+    async def make(conn: AsyncConnection) -> str:
+        tenant_id = await tenants.create_tenant(conn, name)
+        return await tenants.create_key(conn, tenant_id, "admin")
 
     return make

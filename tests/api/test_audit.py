@@ -190,7 +190,6 @@ async def test_every_mutation_leaves_one_event(live: LiveServer) -> None:
 
 async def test_failed_mutations_leave_an_event_with_their_code(live: LiveServer) -> None:
     client = await admin(live, "failing")
-    _, read_key = await live.create_tenant("failing-other", "read")
     read = await live.create_key(client.tenant_id, "read")
     write = await live.create_key(client.tenant_id, "write")
     failures = [

@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from billgraph.db.engine import make_engine
 from billgraph.ratelimit import RateLimiter
 from tests import processes
+from tests.api.test_access import admin_key
 from tests.support import LiveServer, Subscriber, start_server
 
 VIEWER = {"query": "{ viewer { name } }"}
@@ -84,6 +86,15 @@ def test_token_bucket_arithmetic() -> None:
     assert RateLimiter(rate=0, burst=1).enabled is False
 
 
+async def new_admin_key(database_url: str, name: str) -> str:
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            return await admin_key(name)(conn)
+    finally:
+        await engine.dispose()
+
+
 def p99(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -114,11 +125,8 @@ async def test_a_flooding_tenant_does_not_starve_another(database_url: str) -> N
     the rounds alternate without and with A so the machine's noise hits both alike."""
     limit = {"rate_limit_per_second": 10, "rate_limit_burst": 10}
     with processes.serve(database_url, workers=False, settings=limit) as server:
-        from tests.api.test_access import admin_key
-        from billgraph.db.bootstrap import run_with_connection
-
-        a_key = await asyncio.to_thread(run_with_connection, database_url, admin_key("flood-a"))
-        b_key = await asyncio.to_thread(run_with_connection, database_url, admin_key("steady-b"))
+        a_key = await new_admin_key(database_url, "flood-a")
+        b_key = await new_admin_key(database_url, "steady-b")
         alone: list[float] = []
         flooded: list[float] = []
         b_statuses: list[int] = []
@@ -127,7 +135,7 @@ async def test_a_flooding_tenant_does_not_starve_another(database_url: str) -> N
             latencies, statuses = await steady(server.url, b_key, 5, 6)
             alone += latencies
             b_statuses += statuses
-            flood = subprocess.Popen(
+            flood = subprocess.Popen(  # noqa: ASYNC220 (started, then awaited in a thread)
                 # niced: the flooding client's own CPU is not what is measured here
                 ["nice", "-n", "10", sys.executable, "-m", "tests.api.flood", server.url,
                  a_key, "100", "6.5"],
