@@ -76,8 +76,9 @@ def create_app(settings: Settings) -> Starlette:
         workers = Workers(state, bootstrap.daemons())
         if settings.run_workers:
             await workers.start()
-        usage = Workers(state)  # lastUsedAt of this process's keys, workers or not
-        usage.spawn(key_usage_flusher)
+        # lastUsedAt of this process's keys: in every serving process, workers or not
+        usage = Workers(state, [key_usage_flusher])
+        await usage.start()
         try:
             yield
         finally:

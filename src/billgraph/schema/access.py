@@ -81,7 +81,7 @@ class AuditEvent:
     async def api_key(self, info: Info) -> ApiKey | None:
         if self.api_key_id is None:
             return None
-        row = await info.context.loaders.row("api_keys").load(self.api_key_id)
+        row = await info.context.loaders.api_key.load(self.api_key_id)
         return ApiKey.from_row(row) if row is not None else None
 
     @classmethod

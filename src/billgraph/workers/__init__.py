@@ -29,25 +29,8 @@ class Workers:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-<<<<<<< HEAD
         for daemon in self.daemons:
             self.tasks.append(asyncio.create_task(self._run(daemon)))
-=======
-        from . import (  # noqa: F401  (each registers its daemon or job handler)
-            access,
-            bill_runs,
-            jobs,
-            orders,
-            refresher,
-        )
-
-        for daemon in DAEMONS:
-            self.spawn(daemon)
-
-    def spawn(self, daemon: Daemon) -> None:
-        """Run `daemon` (restarted after a crash) until stop()."""
-        self.tasks.append(asyncio.create_task(self._run(daemon)))
->>>>>>> a785b5e (Access: ADMIN scope, key lifecycle (create/revoke/list, expiry, lastUsedAt batched), audit events per mutation, per-tenant rate limits)
 
     async def _run(self, daemon: Daemon) -> None:
         while not self.stopping.is_set():

@@ -2,7 +2,7 @@
 
 - `key_usage_flusher` runs in every serving process (started by the app's lifespan,
   workers or not: the uses it writes are that process's, kept in AppState memory).
-- `audit_retention` runs with the other background workers; each process finds the
+- `audit_retention` runs with the other background workers (bootstrap.daemons); it finds the
   tenants with events past the retention (a plain SELECT), then deletes per tenant
   in batches. Several processes purging at once only delete the same rows twice.
 """
@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 
 from billgraph.services import audit
 from billgraph.state import AppState
-from billgraph.workers import DAEMONS
 
 log = logging.getLogger(__name__)
 RETENTION_CHECK_SECONDS = 3600.0
@@ -55,6 +54,3 @@ async def audit_retention(state: AppState, stopping: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), RETENTION_CHECK_SECONDS)
 
-
-if audit_retention not in DAEMONS:
-    DAEMONS.append(audit_retention)
