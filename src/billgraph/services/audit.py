@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
-from .pagination import Page, PageRequest, encode_cursor
+from .pagination import Page, PageRequest, keyset_page
 
 OK = "OK"
 MASK = "***"
@@ -126,17 +126,8 @@ async def list_events(conn: AsyncConnection, tenant_id: uuid.UUID, page: PageReq
     if filters.until is not None:
         clauses.append("occurred_at < :until")
         params["until"] = filters.until
-    where = " AND ".join(clauses)
-    total = (await conn.execute(text(f"SELECT count(*) FROM audit_events WHERE {where}"),
-                                params)).scalar_one()
-    if page.after is not None:
-        where += " AND id < :after"
-        params["after"] = page.after
-    rows = list((await conn.execute(
-        text(f"SELECT * FROM audit_events WHERE {where} ORDER BY id DESC LIMIT :limit"),
-        {**params, "limit": page.first + 1})).mappings())
-    items = rows[: page.first]
-    return Page(items, [encode_cursor(r["id"]) for r in items], len(rows) > page.first, total)
+    return await keyset_page(conn, "audit_events", " AND ".join(clauses), params, page,
+                             newest_first=True)
 
 
 async def tenants_with_expired(conn: AsyncConnection, before: datetime) -> Sequence[uuid.UUID]:
