@@ -48,7 +48,7 @@ class ApiKey:
 
 @strawberry.type(description="A new key and its secret, shown only here.")
 class CreatedApiKey:
-    api_key: ApiKey
+    api_key: ApiKey = strawberry.field(description="The new key (as apiKeys lists it).")
     secret: str = strawberry.field(description="The bearer token; shown only here.")
 
 
@@ -65,7 +65,7 @@ class CreateApiKeyInput:
 @strawberry.type(description="One mutation, successful or not: who, what, when, outcome.")
 class AuditEvent:
     id: strawberry.ID
-    occurred_at: dt.datetime
+    occurred_at: dt.datetime = strawberry.field(description="When the mutation ran.")
     operation: str = strawberry.field(description='The root field, e.g. "createOrder".')
     operation_name: str | None = strawberry.field(
         description="The client's operation name, if any.")
