@@ -12,11 +12,11 @@ from __future__ import annotations
 from .harness import Bench, Client, Load, Row, Server, create_account, fleet_catalog
 from .orders import api_load
 
-ROUNDS = 2
+ROUNDS = 4
 
 
 async def run(bench: Bench) -> None:
-    seconds = 2.0 if bench.quick else 8.0
+    seconds = 1.0 if bench.quick else 5.0
     print(f"audit: createOrder on a partner account, audit on vs off, {ROUNDS} x {seconds:.0f} s "
           "each", flush=True)
     tenant_id, on = await bench.tenant("audit")
