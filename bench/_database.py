@@ -74,6 +74,6 @@ async def new_tenant(url: str, name: str) -> tuple[uuid.UUID, str]:
     try:
         async with engine.begin() as conn:
             tenant_id = await tenants.create_tenant(conn, name)
-            return tenant_id, await tenants.create_key(conn, tenant_id, "write")
+            return tenant_id, await tenants.create_key(conn, tenant_id, tenants.FIRST_KEY_SCOPE)
     finally:
         await engine.dispose()
