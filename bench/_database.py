@@ -69,7 +69,7 @@ def _migrated(prefix: str, admin_url: str) -> Iterator[str]:
 
 
 async def new_tenant(url: str, name: str) -> tuple[uuid.UUID, str]:
-    """A tenant with a write key (the key is shown only here)."""
+    """A tenant with its first key, ADMIN (the key is shown only here)."""
     engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
         async with engine.begin() as conn:
