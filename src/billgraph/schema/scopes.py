@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from graphql import GraphQLError
-from graphql.execution.values import VariableValues, get_argument_values
+from graphql import GraphQLError, value_from_ast_untyped
+from graphql.execution.values import VariableValues
 from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission
 from strawberry.types import Info as StrawberryInfo
@@ -57,18 +57,14 @@ def outcome_of(error: BaseException) -> str:
 
 
 def arguments(info: StrawberryInfo[Any, Any]) -> dict[str, Any]:
-    """The root field's arguments as the client gave them (variables substituted)."""
+    """The root field's arguments as the client gave them: its literals, and the values of
+    the variables it names (already coerced by the executor: nothing is parsed again)."""
     raw = info._raw_info
     variables: Any = raw.variable_values
-    if not isinstance(variables, VariableValues):  # the coerced values only, as a dict
-        variables = VariableValues(sources={}, coerced=dict(variables or {}))
-    try:
-        field = raw.parent_type.fields[raw.field_name]
-        return dict(get_argument_values(field, raw.field_nodes[0], variables))
-    except Exception:  # already validated: coercion cannot fail, but never lose the event
-        log.warning("cannot read the arguments of %s; auditing the variables", raw.field_name,
-                    exc_info=True)
-        return dict(variables.coerced)
+    if isinstance(variables, VariableValues):
+        variables = variables.coerced
+    return {arg.name.value: value_from_ast_untyped(arg.value, variables or {})
+            for arg in raw.field_nodes[0].arguments or ()}
 
 
 class Audited(FieldExtension):

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import RowMapping, text
@@ -80,7 +81,13 @@ async def _insert(conn: AsyncConnection, record: AuditRecord, outcome: str,
         "t": record.tenant_id, "id": new_id(), "at": occurred_at, "op": record.operation,
         "name": record.operation_name, "key": record.api_key_id, "rid": record.request_id,
         "outcome": outcome, "accounts": sorted(accounts),
-        "vars": json.dumps(mask(record.variables), default=str)})
+        "vars": json.dumps(mask(record.variables), default=plain)})
+
+
+def plain(value: Any) -> Any:
+    """JSON for what json cannot write itself: enums by value, the rest (Decimal, date,
+    UUID) as their string."""
+    return value.value if isinstance(value, Enum) else str(value)
 
 
 async def append_success(writer: Writer, record: AuditRecord, occurred_at: datetime) -> None:
