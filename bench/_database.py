@@ -69,11 +69,11 @@ def _migrated(prefix: str, admin_url: str) -> Iterator[str]:
 
 
 async def new_tenant(url: str, name: str) -> tuple[uuid.UUID, str]:
-    """A tenant with a write key (the key is shown only here)."""
+    """A tenant with its first key, ADMIN (the key is shown only here)."""
     engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
         async with engine.begin() as conn:
             tenant_id = await tenants.create_tenant(conn, name)
-            return tenant_id, await tenants.create_key(conn, tenant_id, "write")
+            return tenant_id, await tenants.create_key(conn, tenant_id, tenants.FIRST_KEY_SCOPE)
     finally:
         await engine.dispose()

@@ -71,8 +71,10 @@ class LiveServer:
     database_url: str
     http: httpx.AsyncClient
     clients: list[Client] = field(default_factory=list)
+    app: Any = None  # the Starlette app, served in this process and event loop
 
-    async def create_tenant(self, name: str, scope: str = "write") -> tuple[str, str]:
+    async def create_tenant(self, name: str, scope: str = "admin") -> tuple[str, str]:
+        """A tenant and its first key (ADMIN, as `billgraph tenant create` makes it)."""
         engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
         try:
             async with engine.begin() as conn:
@@ -121,7 +123,7 @@ async def start_server(database_url: str, **settings: Any) -> AsyncIterator[Live
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         try:
-            yield LiveServer(url, database_url, http)
+            yield LiveServer(url, database_url, http, app=app)
         finally:
             server.should_exit = True
             await task

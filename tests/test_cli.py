@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -63,6 +64,31 @@ async def test_cli_errors_are_plain(server: LiveServer) -> None:
     assert duplicate.returncode == 0
     again = run_cli("tenant", "create", "twice", database_url=server.database_url, check=False)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+async def test_key_list_and_revoke(server: LiveServer) -> None:
+    admin = run_cli("tenant", "create", "keyed", database_url=server.database_url).stdout.strip()
+    read = run_cli("key", "create", "--tenant", "keyed", "--scope", "read",
+                   database_url=server.database_url).stdout.strip()
+    listed = run_cli("key", "list", "--tenant", "keyed", database_url=server.database_url)
+    lines = [line.split("\t") for line in listed.stdout.strip().splitlines()]
+    # id, prefix, scope, state, created, expires, last used, description; no secret
+    assert [(f[1], f[2], f[3]) for f in lines] == [(admin[:12], "admin", "active"),
+                                                  (read[:12], "read", "active")]
+    assert admin not in listed.stdout and read not in listed.stdout
+    assert (await viewer(server, read)).status_code == 200
+    revoked = run_cli("key", "revoke", "--tenant", "keyed", read[:12],
+                      database_url=server.database_url)
+    assert revoked.stdout.split("\t")[3] == "revoked"
+    for _ in range(60):  # the server's key cache lets go within 2 s
+        if (await viewer(server, read)).status_code == 401:
+            break
+        await asyncio.sleep(0.1)
+    assert (await viewer(server, read)).status_code == 401
+    assert (await viewer(server, admin)).status_code == 200
+    unknown = run_cli("key", "revoke", "--tenant", "keyed", "bgk_nothing",
+                      database_url=server.database_url, check=False)
+    assert unknown.returncode == 2 and "not found" in unknown.stderr
 
 
 def free_port() -> int:

@@ -14,6 +14,7 @@ from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from billgraph.resolvers.access import AccessMutations, AccessQueries
 from billgraph.resolvers.accounts import AccountMutations, AccountQueries
 from billgraph.resolvers.bill_runs import BillRunMutations, BillRunQueries
 from billgraph.resolvers.catalog import CatalogMutations, CatalogQueries
@@ -28,16 +29,17 @@ from billgraph.resolvers.tenants import TenantMutations, TenantQueries
 from billgraph.resolvers.usage import UsageMutations
 from billgraph.schema.docs import describe_conventions
 from billgraph.schema.document_cache import document_cache
-from billgraph.schema.extensions import WriteScope, apply_code
+from billgraph.schema.extensions import WebsocketRateLimit, apply_code
 from billgraph.schema.limits import Limits, query_limits
 from billgraph.schema.scalars import DateTimeScalar, DecimalScalar
+from billgraph.schema.scopes import audit_mutations
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
-                             BillRunQueries, SummaryQueries))
+                             BillRunQueries, SummaryQueries, AccessQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
-                                    BillRunMutations, UsageMutations))
+                                    BillRunMutations, UsageMutations, AccessMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 
@@ -54,9 +56,10 @@ class BillgraphSchema(strawberry.Schema):
 def build_schema(limits: Limits | None = None, *, introspection: bool = True,
                  observers: list[Any] | None = None) -> strawberry.Schema:
     extensions: list[Any] = [*(observers or []), query_limits(limits or Limits()),
-                             document_cache(), WriteScope]
+                             document_cache(), WebsocketRateLimit]
     if not introspection:
         extensions.insert(0, DisableIntrospection)
+    audit_mutations(Mutation)  # and the write scope check: every mutation, one place
     built = BillgraphSchema(
         query=Query,
         mutation=Mutation,

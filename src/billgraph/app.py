@@ -28,6 +28,7 @@ from billgraph.observability import (
 )
 from billgraph.schema.limits import Limits
 from billgraph.workers import Workers
+from billgraph.workers.access import key_usage_flusher
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,16 @@ def create_app(settings: Settings) -> Starlette:
         workers = Workers(state, bootstrap.daemons())
         if settings.run_workers:
             await workers.start()
+        # lastUsedAt of this process's keys: in every serving process, workers or not
+        usage = Workers(state, [key_usage_flusher])
+        await usage.start()
         try:
             yield
         finally:
             await workers.stop()
+            await usage.stop()
+            with contextlib.suppress(Exception):
+                await state.flush_key_usage()
             await state.events.stop()
             await engine.dispose()
 

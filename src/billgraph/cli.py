@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -13,7 +14,7 @@ from billgraph import importer
 from billgraph.config import Settings, get_settings
 from billgraph.db.bootstrap import open_database, run_with_connection
 from billgraph.observability import configure_logging
-from billgraph.services import tenants
+from billgraph.services import api_keys, tenants
 from billgraph.services.errors import BillgraphError
 
 
@@ -37,13 +38,20 @@ def main(argv: list[str] | None = None) -> int:
         dest="action", required=True)
     tenant_create = tenant.add_parser("create", help="create a tenant; prints its first key")
     tenant_create.add_argument("name")
-    tenant_create.add_argument("--scope", choices=tenants.SCOPES, default="write")
+    tenant_create.add_argument("--scope", choices=tenants.SCOPES, default=tenants.FIRST_KEY_SCOPE,
+                               help="of the first key (default admin)")
 
     key = commands.add_parser("key", help="manage API keys").add_subparsers(
         dest="action", required=True)
     key_create = key.add_parser("create", help="create an API key; prints it")
     key_create.add_argument("--tenant", required=True)
     key_create.add_argument("--scope", choices=tenants.SCOPES, required=True)
+    key_list = key.add_parser("list", help="list a tenant's keys (never their secrets)")
+    key_list.add_argument("--tenant", required=True)
+    key_revoke = key.add_parser("revoke", help="revoke a key (refused by every server within "
+                                               "5 s)")
+    key_revoke.add_argument("--tenant", required=True)
+    key_revoke.add_argument("key", help="the key's id or prefix, as `key list` shows them")
 
     user = commands.add_parser("user", help="manage tenant users").add_subparsers(
         dest="action", required=True)
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true",
                        help="small sizes: check errors and SQL counts, not timings")
     bench.add_argument("--only", help="comma-separated benchmarks "
-                                      "(orders,invoices,refresh,bill_runs,reads)")
+                                      "(orders,invoices,refresh,bill_runs,reads,audit)")
     bench.add_argument("--no-record", action="store_true", help="do not write bench/RESULTS.md")
 
     args = parser.parse_args(argv)
@@ -82,7 +90,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         key = run_with_connection(database.url, bootstrap_default_tenant)
         if key:
-            print(f"\nCreated tenant 'default'. Its write API key (shown once):\n\n    {key}\n\n"
+            print(f"\nCreated tenant 'default'. Its admin API key (shown once):\n\n    {key}\n\n"
                   f"In GraphiQL (http://{host}:{port}/graphql) open the Headers tab and paste:\n"
                   f'    {{"Authorization": "Bearer {key}"}}\n', flush=True)
         overrides: dict[str, Any] = {"database_url": database.url}
@@ -102,7 +110,7 @@ async def bootstrap_default_tenant(conn: Any) -> str | None:
     if await tenants.any_tenant(conn):
         return None
     tenant_id = await tenants.create_tenant(conn, "default")
-    return await tenants.create_key(conn, tenant_id, "write")
+    return await tenants.create_key(conn, tenant_id, tenants.FIRST_KEY_SCOPE)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -137,7 +145,28 @@ def cmd_key(settings: Settings, args: argparse.Namespace) -> int:
         tenant_id = await tenants.tenant_by_name(conn, args.tenant)
         return await tenants.create_key(conn, tenant_id, args.scope)
 
-    return _print_result(settings, create)
+    async def listing(conn: Any) -> str:
+        rows = await api_keys.list_keys(conn, await tenants.tenant_by_name(conn, args.tenant))
+        return "\n".join(key_line(row) for row in rows)
+
+    async def revoke(conn: Any) -> str:
+        tenant_id = await tenants.tenant_by_name(conn, args.tenant)
+        key_id = await api_keys.find_key(conn, tenant_id, args.key)
+        return key_line(await api_keys.revoke(conn, tenant_id, key_id, now=datetime.now(UTC)))
+
+    actions = {"create": create, "list": listing, "revoke": revoke}
+    return _print_result(settings, actions[args.action])
+
+
+def key_line(row: Any) -> str:
+    """id, prefix, scope, state, created, last used, description: tab-separated."""
+    state = ("revoked" if row["revoked_at"] else
+             "expired" if row["expires_at"] and row["expires_at"] <= datetime.now(UTC) else
+             "active")
+    when = [row[c].isoformat(timespec="seconds") if row[c] else "-"
+            for c in ("created_at", "expires_at", "last_used_at")]
+    return "\t".join([str(row["id"]), row["prefix"], row["scope"], state, *when,
+                      row["description"] or ""])
 
 
 def cmd_user(settings: Settings, args: argparse.Namespace) -> int:

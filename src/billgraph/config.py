@@ -62,6 +62,21 @@ class Settings(BaseSettings):
         default=10, ge=1,
         description="Claims of one job before it is FAILED instead of run again (a job whose "
                     "worker process died this many times would otherwise be retried forever).")
+    rate_limit_per_second: float = Field(
+        default=1000.0, description="Requests (websocket operations included) a tenant may send "
+                                    "per second to ONE server process, refilled continuously; "
+                                    "0 turns rate limiting off.")
+    rate_limit_burst: int = Field(
+        default=2000, ge=1, description="How many requests a tenant may send at once before "
+                                        "the per-second rate applies (the bucket's size).")
+    audit: bool = Field(
+        default=True, description="Write an audit event for every mutation (SPEC §16). Off "
+                                  "only to measure what the audit trail costs.")
+    audit_retention_days: int = Field(
+        default=400, ge=1, description="Audit events older than this are purged by the worker.")
+    key_usage_flush_seconds: float = Field(
+        default=5.0, gt=0, description="How often lastUsedAt of the keys used meanwhile is "
+                                       "written (one statement; never a write per request).")
     expose_sql_count: bool = Field(
         default=False, description="Add extensions.sqlStatements to responses (benchmarks).")
     log_level: str = "INFO"

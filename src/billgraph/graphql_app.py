@@ -24,6 +24,7 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from billgraph.context import Context
+from billgraph.ratelimit import Decision
 from billgraph.services.errors import ErrorCode
 from billgraph.services.tenants import Principal
 from billgraph.state import AppState
@@ -71,6 +72,29 @@ def unavailable(request_id: str) -> Response:
         status_code=503, headers={"Retry-After": "1"})
 
 
+def rate_limited(decision: Decision, rate: float) -> Response:
+    """429: the tenant's bucket is empty (ratelimit.py); retry after Retry-After seconds."""
+    return JSONResponse(
+        {"data": None, "errors": [{
+            "message": f"rate limit of {rate:g} requests/s per tenant reached "
+                       f"(burst {decision.limit}); retry in {decision.retry_after} s",
+            "extensions": {"code": ErrorCode.RATE_LIMITED.value, "retryable": True,
+                           "retryAfter": decision.retry_after}}]},
+        status_code=429, headers=decision.headers())
+
+
+def with_headers(send: Send, headers: dict[str, str]) -> Send:
+    """`send` adding `headers` to the response start."""
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *raw]}
+        await send(message)
+
+    return sending
+
+
 class BillgraphGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: BaseSchema, state: AppState, *, graphiql: bool = True,
                  graphiql_html: str | None = None) -> None:
@@ -115,9 +139,17 @@ class BillgraphGraphQL(GraphQL[Context, None]):
                     await unavailable(scope["state"]["request_id"])(scope, receive, send)
                     return
                 if principal is None:
-                    await unauthenticated("invalid API key")(scope, receive, send)
+                    await unauthenticated("invalid, expired or revoked API key")(
+                        scope, receive, send)
                     return
                 scope["state"]["principal"] = principal
+                limiter = self.state.limiter
+                if limiter.enabled:
+                    decision = limiter.take(principal.tenant_id)
+                    if not decision.allowed:
+                        await rate_limited(decision, limiter.rate)(scope, receive, send)
+                        return
+                    send = with_headers(send, decision.headers())
         await super().__call__(scope, receive, send)
 
     async def _read_body(self, request: Request,
@@ -169,6 +201,7 @@ class BillgraphGraphQL(GraphQL[Context, None]):
             token = bearer(context.request.headers.get("authorization"))
         principal: Principal | None = await self.state.authenticate(token) if token else None
         if principal is None:
-            raise ConnectionRejectionError({"message": "missing or invalid API key"})
+            raise ConnectionRejectionError(
+                {"message": "missing, invalid, expired or revoked API key"})
         context.principal = principal
         return None

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -14,11 +15,13 @@ from billgraph.config import Settings
 from billgraph.db import tx
 from billgraph.db.tx import Writer
 from billgraph.events import EventHub
-from billgraph.services import tenants
+from billgraph.ratelimit import RateLimiter
+from billgraph.services import api_keys, audit, tenants
 from billgraph.services.tenants import Principal
 
 T = TypeVar("T")
-KEY_CACHE_SECONDS = 10.0
+# A revoked key is refused by every instance within this time (SPEC §16 asks for 5 s).
+KEY_CACHE_SECONDS = 2.0
 
 
 @dataclass
@@ -28,9 +31,33 @@ class AppState:
     events: EventHub
     _keys: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
     _reader: AsyncEngine | None = field(default=None, init=False, repr=False)
+    # key id -> (tenant, last use), written by flush_key_usage()
+    _used: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = field(default_factory=dict)
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.settings.rate_limit_per_second,
+                                   self.settings.rate_limit_burst)
 
     async def write(self, tenant_id: uuid.UUID, work: Callable[[Writer], Awaitable[T]]) -> T:
-        """Run `work` in one write transaction (retried on lock competition)."""
+        """Run `work` in one write transaction (retried on lock competition).
+
+        Inside a mutation (an audit record is current) the transaction also appends the
+        mutation's audit event, after `work` and before COMMIT (services/audit.py)."""
+        record = audit.CURRENT.get()
+        if record is None or record.written or not self.settings.audit:
+            return await self._write(tenant_id, work)
+
+        async def audited(writer: Writer) -> T:
+            result = await work(writer)
+            await audit.append_success(writer, record, datetime.now(UTC))
+            return result
+
+        result = await self._write(tenant_id, audited)
+        record.written = True
+        return result
+
+    async def _write(self, tenant_id: uuid.UUID, work: Callable[[Writer], Awaitable[T]]) -> T:
         return await tx.write(
             self.engine, tenant_id, work,
             lock_timeout_ms=self.settings.lock_timeout_ms,
@@ -55,14 +82,43 @@ class AppState:
         return reader
 
     async def authenticate(self, token: str) -> Principal | None:
-        """The key's tenant and scope; cached for a few seconds (keys are looked up by hash)."""
+        """The key's tenant and scope; cached for KEY_CACHE_SECONDS (looked up by hash).
+
+        Expiry is checked on every request, revocation at each lookup; the key's use is
+        noted in memory for lastUsedAt (flush_key_usage writes it)."""
         now = time.monotonic()
         cached = self._keys.get(token)
         if cached is not None and cached[0] > now:
-            return cached[1]
-        async with self.read() as conn:
-            principal = await tenants.authenticate(conn, token)
-        if len(self._keys) > 10_000:
-            self._keys.clear()
-        self._keys[token] = (now + KEY_CACHE_SECONDS, principal)
+            principal = cached[1]
+        else:
+            async with self.read() as conn:
+                principal = await tenants.authenticate(conn, token)
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[token] = (now + KEY_CACHE_SECONDS, principal)
+        if principal is None:
+            return None
+        wall = datetime.now(UTC)
+        if principal.expired(wall):
+            return None
+        if principal.key_id is not None:
+            self._used[principal.key_id] = (principal.tenant_id, wall)
         return principal
+
+    def forget_key(self, key_id: uuid.UUID) -> None:
+        """Drop a key from this process's cache at once (it was just revoked here)."""
+        self._keys = {t: c for t, c in self._keys.items()
+                      if c[1] is None or c[1].key_id != key_id}
+
+    async def flush_key_usage(self) -> None:
+        """Write the lastUsedAt of the keys used since the last flush (one statement)."""
+        used, self._used = self._used, {}
+        if not used:
+            return
+        try:
+            async with self.engine.begin() as conn:
+                await api_keys.record_usage(conn, used)
+        except Exception:
+            for key_id, (tenant_id, at) in used.items():  # kept for the next try
+                self._used.setdefault(key_id, (tenant_id, at))
+            raise

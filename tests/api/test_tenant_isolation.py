@@ -33,7 +33,7 @@ class Case:
     variables: Variables
     field: str | None
     code: str = "NOT_FOUND"
-    kind: str = "error"  # error | bulk (per-item errors) | job (the job's errors)
+    kind: str = "error"  # error | bulk (per-item errors) | job (the job's errors) | empty
 
 
 def order_input(account: str, *entries: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +250,15 @@ CASES: list[Case] = [
     Case("createDebitMemo accountId",
          "mutation($id: ID!) { createDebitMemo(input: {accountId: $id, amount: \"5.00\"}) "
          "{ id } }", lambda t, m: {"id": t["customer"]}, "accountId"),
+    # ------------------------------------------------------------------ keys, audit trail
+    Case("revokeApiKey", "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+         lambda t, m: {"id": t["api_key"]}, "id"),
+    Case("auditEvents filter.accountId",
+         "query($id: ID) { auditEvents(filter: {accountId: $id}) { totalCount } }",
+         lambda t, m: {"id": t["customer"]}, None, kind="empty"),
+    Case("auditEvents filter.apiKeyId",
+         "query($id: ID) { auditEvents(filter: {apiKeyId: $id}) { totalCount } }",
+         lambda t, m: {"id": t["api_key"]}, None, kind="empty"),
 ]
 
 
@@ -328,6 +337,7 @@ async def build_world(client: Client, tag: str) -> Refs:
     await wait_for_background(client, refs["bill_run"], refs["job"])
     await gql(client, "mutation($id: ID!) { refreshMetrics(accountId: $id) { balance } }",
               {"id": refs["reseller"]})
+    refs["api_key"] = (await gql(client, "{ apiKeys { id } }"))["apiKeys"][0]["id"]
     return refs
 
 
@@ -364,6 +374,10 @@ async def outcome(server: LiveServer, client: Client, case: Case, theirs: Refs,
     response = await client.post(case.query, case.variables(theirs, mine))
     assert response.status_code == 200, response.text
     body = response.json()
+    if case.kind == "empty":  # a filter naming another tenant's id matches nothing
+        assert not body.get("errors"), body
+        assert next(iter(body["data"].values())) == {"totalCount": 0}, body
+        return "EMPTY", None
     if case.kind == "bulk":
         assert not body.get("errors"), body
         [result] = next(iter(body["data"].values()))
@@ -395,7 +409,9 @@ async def outcome(server: LiveServer, client: Client, case: Case, theirs: Refs,
 
 @pytest.fixture
 async def live(database_url: str) -> AsyncIterator[LiveServer]:
-    async with start_server(database_url, run_workers=True, worker_tick_seconds=0.05) as server:
+    # lastUsedAt is not flushed during the test: "nothing of tenant A changed" stays exact
+    async with start_server(database_url, run_workers=True, worker_tick_seconds=0.05,
+                            key_usage_flush_seconds=3600) as server:
         yield server
 
 
@@ -406,6 +422,13 @@ async def tenant_rows(server: LiveServer, tenant_id: str) -> dict[str, Any]:
             return await snapshot(conn, tenant_id)
     finally:
         await engine.dispose()
+
+
+async def audit_events(server: LiveServer, tenant_id: str) -> list[str]:
+    """The outcomes of the tenant's audit events, oldest first."""
+    rows = await server.sql("SELECT outcome FROM audit_events WHERE tenant_id = CAST(:t AS uuid) "
+                            "ORDER BY id", t=tenant_id)
+    return [row["outcome"] for row in rows]
 
 
 async def test_another_tenants_references_are_not_found(live: LiveServer) -> None:
@@ -419,9 +442,18 @@ async def test_another_tenants_references_are_not_found(live: LiveServer) -> Non
         for case in CASES:
             if case.name.startswith("accountSummary") and "accountSummary" not in served:
                 continue  # not served yet
+            audited = await audit_events(live, b.tenant_id)
             got = await outcome(live, b, case, theirs, mine)
-            assert got == (case.code, case.field), f"{case.name}: {got}"
+            expected = ("EMPTY", None) if case.kind == "empty" else (case.code, case.field)
+            assert got == expected, f"{case.name}: {got}"
             assert await outcome(live, b, case, nowhere, mine) == got, case.name
+            # a mutation leaves one audit event in B's trail per call, with its outcome
+            outcomes = "OK" if case.kind in ("bulk", "job") else case.code
+            new = (await audit_events(live, b.tenant_id))[len(audited):]
+            if case.query.startswith("mutation"):
+                assert new == [outcomes, outcomes], f"{case.name}: {new}"
+            else:
+                assert new == [], f"{case.name}: {new}"
             checked.append(case.name)
         # nothing of tenant A changed: rows, documents, metrics, marks, keys
         await asyncio.sleep(0.3)  # let any (wrongly) queued background work show itself
@@ -433,6 +465,14 @@ async def test_another_tenants_references_are_not_found(live: LiveServer) -> Non
                              "subscriptions(first: 500) { edges { node { id } } } }")
         ids = {e["node"]["id"] for page in listed.values() for e in page["edges"]}
         assert not ids & set(theirs.values())
+        # ... nor A's keys or audit events
+        keys = await b.gql("{ apiKeys { id } }")
+        assert theirs["api_key"] not in {k["id"] for k in keys["apiKeys"]}
+        trail = await b.gql("{ auditEvents(first: 500) { edges { node { id accountIds } } } }")
+        mine_only = {e["node"]["id"] for e in trail["auditEvents"]["edges"]}
+        a_events = {str(r["id"]) for r in await live.sql(
+            "SELECT id FROM audit_events WHERE tenant_id = CAST(:t AS uuid)", t=a.tenant_id)}
+        assert a_events and not mine_only & a_events
     assert len(checked) >= len(CASES) - 2
 
 

@@ -35,11 +35,13 @@ CONNECTION_LOST_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006
 
 @dataclass
 class Writer:
-    """The connection of one write transaction and what it did to metrics."""
+    """The connection of one write transaction, the accounts it touched (for the audit
+    trail) and those whose metrics it recomputed (for the events after commit)."""
 
     conn: AsyncConnection
     tenant_id: uuid.UUID
     recomputed: set[uuid.UUID] = field(default_factory=set)
+    accounts: set[uuid.UUID] = field(default_factory=set)
 
 
 class Database(Protocol):

@@ -70,6 +70,10 @@ class Loaders:
         return self._rows("users", "user")
 
     @property
+    def api_key(self) -> RowLoader:
+        return self._rows("api_keys", "API key")
+
+    @property
     def bill_run(self) -> RowLoader:
         return self._rows("bill_runs", "bill run")
 

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from ._base import new_id
 from .accounts import Account, AccountMetrics, MetricsStaleMark
+from .audit import AuditEvent
 from .catalog import BillingTermScheme, PlanCharge, PricePlan, Product
 from .idempotency import IdempotencyKey
 from .invoices import BillingLedgerEntry, BillRun, Invoice, InvoiceLine
@@ -24,7 +25,8 @@ metadata = SQLModel.metadata
 tenant_references(metadata)
 
 __all__ = [
-    "Account", "AccountMetrics", "ApiKey", "Application", "BillRun", "BillingLedgerEntry",
+    "Account", "AccountMetrics", "ApiKey", "Application", "AuditEvent", "BillRun",
+    "BillingLedgerEntry",
     "BillingTermScheme", "ConcurrentUsageReport", "CreditMemo", "DebitMemo", "IdempotencyKey",
     "Invoice", "InvoiceLine", "Job", "MetricsStaleMark", "Order", "OrderAction", "Payment",
     "PlanCharge", "PricePlan", "Product", "Refund", "Subscription", "SubscriptionItem",

@@ -27,16 +27,19 @@ class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
     __table_args__ = (
         UniqueConstraint("key_hash"),
-        CheckConstraint("scope IN ('read', 'write')", name="api_keys_scope"),
+        CheckConstraint("scope IN ('read', 'write', 'admin')", name="api_keys_scope"),
     )
 
     tenant_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), primary_key=True)
     id: uuid.UUID = id_key()
     key_hash: str = text()  # sha256 of the bearer token; the token itself is never stored
     prefix: str = text()  # first characters, to tell keys apart in listings
-    scope: str = text()
+    scope: str = text()  # read, write or admin (READ ⊂ WRITE ⊂ ADMIN)
+    description: str | None = text(nullable=True)
     created_at: datetime = server_now()
+    expires_at: datetime | None = timestamp()
     revoked_at: datetime | None = timestamp()
+    last_used_at: datetime | None = timestamp()  # flushed from memory every few seconds
 
 
 class User(SQLModel, table=True):

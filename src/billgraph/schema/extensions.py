@@ -1,4 +1,4 @@
-"""Schema extensions: the write-scope check and the one place errors get their codes."""
+"""The one place errors get their codes (scopes and the audit trail: schema/scopes.py)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,14 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionResult
-from strawberry.types.graphql import OperationType
 
-from billgraph.services.errors import BillgraphError, ErrorCode
+from billgraph.services.errors import BillgraphError, ErrorCode, RateLimited
 
 from .limits import TOKEN_LIMIT_MESSAGE
 
 log = logging.getLogger("billgraph.errors")
-
-
-class WriteScope(SchemaExtension):
-    """Mutations need a key with the `write` scope (FORBIDDEN otherwise)."""
-
-    def on_execute(self) -> Iterator[None]:
-        ctx = self.execution_context
-        principal = getattr(ctx.context, "principal", None)
-        if ctx.operation_type == OperationType.MUTATION and (
-            principal is None or not principal.can_write
-        ):
-            ctx.result = ExecutionResult(data=None, errors=[GraphQLError(
-                "this API key has the read scope; mutations need a write key",
-                extensions={"code": ErrorCode.FORBIDDEN.value})])
-        yield
 
 
 def apply_code(error: GraphQLError, request_id: str) -> None:
@@ -50,3 +34,20 @@ def apply_code(error: GraphQLError, request_id: str) -> None:
                   exc_info=original)
         error.message = f"internal error; request id {request_id}"
         error.extensions = {"code": ErrorCode.INTERNAL.value, "requestId": request_id}
+
+
+class WebsocketRateLimit(SchemaExtension):
+    """Each operation started over a websocket takes a token of its tenant's bucket (HTTP
+    requests take theirs in graphql_app, before any work); past the limit: RATE_LIMITED."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        principal = getattr(context, "principal", None)
+        if principal is not None and isinstance(getattr(context, "request", None), WebSocket):
+            limiter = context.state.limiter
+            if limiter.enabled:
+                decision = limiter.take(principal.tenant_id)
+                if not decision.allowed:
+                    raise RateLimited(f"rate limit of {limiter.rate:g} requests/s per tenant "
+                                      f"reached; retry in {decision.retry_after} s")
+        yield

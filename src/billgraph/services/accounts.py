@@ -96,12 +96,14 @@ async def create_account(writer: Writer, data: CreateAccount) -> RowMapping:
         raise Conflict(f"account number {number!r} is already taken",
                        field="accountNumber") from None
     await metrics.create_row(conn, tenant_id, account_id, currency)
+    writer.accounts.add(account_id)
     return await get_account(conn, tenant_id, account_id)
 
 
 async def update_account(writer: Writer, account_id: uuid.UUID, data: UpdateAccount) -> RowMapping:
     conn, tenant_id = writer.conn, writer.tenant_id
     current = await get_account(conn, tenant_id, account_id)
+    writer.accounts.add(account_id)
     values: dict[str, Any] = {}
     if data.name is not None:
         values["name"] = _check_name(data.name)
@@ -135,6 +137,7 @@ async def set_partner(writer: Writer, account_id: uuid.UUID, partner: bool) -> R
     )
     if result.rowcount == 0:
         raise NotFound("account", account_id, field="accountId")
+    writer.accounts.add(account_id)
     if not partner:
         await metrics.lock_and_recompute(conn, tenant_id, [account_id])
         writer.recomputed.add(account_id)

@@ -17,6 +17,7 @@ class ErrorCode(str, Enum):  # noqa: UP042 (str() and format() stay as they are)
     BINDING_PERIOD_ACTIVE = "BINDING_PERIOD_ACTIVE"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     INTERNAL = "INTERNAL"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 class BillgraphError(Exception):
@@ -83,3 +84,14 @@ class IdempotencyKeyInUse(BillgraphError):
 
 class BindingPeriodActive(BillgraphError):
     code = ErrorCode.BINDING_PERIOD_ACTIVE
+
+
+class Forbidden(BillgraphError):
+    """The key's scope does not allow the operation (schema/scopes.py)."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimited(BillgraphError):
+    code = ErrorCode.RATE_LIMITED
+    retryable = True

@@ -140,6 +140,7 @@ SELECT id, partner_account, (SELECT count(*) FROM locked) AS locked FROM acc
 async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
     """Call at the end of a write that changed documents of these accounts."""
     ids = sorted(set(account_ids))
+    writer.accounts.update(ids)
     if not ids:
         return
     rows = await writer.conn.execute(

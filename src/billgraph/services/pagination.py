@@ -60,15 +60,16 @@ def page_of(rows: Sequence[RowMapping], page: PageRequest, total: int) -> Page[R
 
 
 async def keyset_page(conn: AsyncConnection, table: str, where: str, params: dict[str, Any],
-                      page: PageRequest) -> Page[RowMapping]:
+                      page: PageRequest, *, newest_first: bool = False) -> Page[RowMapping]:
     """A keyset page of `table` rows matching `where` (which filters on tenant_id), oldest
-    first (ids are time-ordered), with the total count of matching rows."""
+    first (ids are time-ordered) or newest first, with the total count of matching rows."""
     total = (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"),
                                 params)).scalar_one()
     if page.after is not None:
-        where += " AND id > :after"
+        where += " AND id < :after" if newest_first else " AND id > :after"
+    order = "id DESC" if newest_first else "id"
     rows = list((await conn.execute(
-        text(f"SELECT * FROM {table} WHERE {where} ORDER BY id LIMIT :limit"),
+        text(f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT :limit"),
         {**params, "after": page.after, "limit": page.first + 1})).mappings())
     return page_of(rows, page, total)
 

@@ -7,6 +7,7 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, text
@@ -18,7 +19,8 @@ from billgraph.models import new_id
 from . import money
 from .errors import BadUserInput, Conflict, NotFound
 
-SCOPES = ("read", "write")
+SCOPES = ("read", "write", "admin")  # READ ⊂ WRITE ⊂ ADMIN
+FIRST_KEY_SCOPE = "admin"  # the first key of a tenant manages the others
 CUSTOM_PERIOD_NAMES = tuple(f"CUSTOM{n}" for n in range(1, 6))
 PERIOD_UNITS = ("DAY", "WEEK", "MONTH")
 KEY_PREFIX = "bgk_"
@@ -31,22 +33,33 @@ def hash_key(token: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the tenant of the API key and the key's scope."""
+    """Who is calling: the tenant of the API key, the key's scope, id and expiry."""
 
     tenant_id: uuid.UUID
     scope: str
+    key_id: uuid.UUID | None = None
+    expires_at: datetime | None = None
 
     @property
     def can_write(self) -> bool:
-        return self.scope == "write"
+        return self.scope in ("write", "admin")
+
+    @property
+    def can_admin(self) -> bool:
+        return self.scope == "admin"
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 async def authenticate(conn: AsyncConnection, token: str) -> Principal | None:
+    """The key's principal; None for an unknown, revoked or expired key."""
     row = (await conn.execute(
-        text("SELECT tenant_id, scope FROM api_keys WHERE key_hash = :h AND revoked_at IS NULL"),
+        text("SELECT tenant_id, id, scope, expires_at FROM api_keys WHERE key_hash = :h "
+             "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"),
         {"h": hash_key(token)},
     )).first()
-    return Principal(row.tenant_id, row.scope) if row else None
+    return Principal(row.tenant_id, row.scope, row.id, row.expires_at) if row else None
 
 
 async def create_tenant(conn: AsyncConnection, name: str) -> uuid.UUID:
@@ -72,17 +85,25 @@ async def create_tenant(conn: AsyncConnection, name: str) -> uuid.UUID:
     return tenant_id
 
 
-async def create_key(conn: AsyncConnection, tenant_id: uuid.UUID, scope: str) -> str:
-    """A new API key; the token is returned once and only its hash is stored."""
+async def insert_key(conn: AsyncConnection, tenant_id: uuid.UUID, scope: str, *,
+                     description: str | None = None,
+                     expires_at: datetime | None = None) -> tuple[RowMapping, str]:
+    """A new API key row and its token: returned once, only its hash is stored."""
     if scope not in SCOPES:
-        raise BadUserInput("scope", "must be read or write")
+        raise BadUserInput("scope", "must be read, write or admin")
     token = KEY_PREFIX + secrets.token_urlsafe(32)
-    await conn.execute(
-        text("INSERT INTO api_keys (tenant_id, id, key_hash, prefix, scope) "
-             "VALUES (:t, :id, :h, :p, :s)"),
-        {"t": tenant_id, "id": new_id(), "h": hash_key(token), "p": token[:12], "s": scope},
-    )
-    return token
+    row = (await conn.execute(
+        text("INSERT INTO api_keys (tenant_id, id, key_hash, prefix, scope, description, "
+             "expires_at) VALUES (:t, :id, :h, :p, :s, :d, :e) RETURNING *"),
+        {"t": tenant_id, "id": new_id(), "h": hash_key(token), "p": token[:12], "s": scope,
+         "d": description, "e": expires_at},
+    )).mappings().one()
+    return row, token
+
+
+async def create_key(conn: AsyncConnection, tenant_id: uuid.UUID, scope: str) -> str:
+    """A new API key's token (the CLI's and the first key's way)."""
+    return (await insert_key(conn, tenant_id, scope))[1]
 
 
 async def tenant_by_name(conn: AsyncConnection, name: str) -> uuid.UUID:
