@@ -123,6 +123,12 @@ RUNS: list[Run] = [
     Run("reportConcurrentUsage", 'mutation($n: String!) { reportConcurrentUsage('
         'subscriptionNumber: $n, usageDate: "2026-02-04", concurrentUsage: 4) }',
         lambda r: {"n": r["cu_subscription"]}),
+    # a record for a product the subscription has no USAGE item of: refused per record,
+    # the mutation itself succeeds (its outcome is OK)
+    Run("recordUsage", 'mutation($n: String!) { recordUsage(records: [{recordId: "aud-1", '
+        'subscriptionNumber: $n, productCode: "NONE", quantity: "1", '
+        'timestamp: "2026-02-04T00:00:00Z"}]) { recordId } }',
+        lambda r: {"n": r["cu_subscription"]}),
     Run("createApiKey", 'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) '
         "{ secret apiKey { id } } }", lambda r: {"i": {"scope": "READ"}},
         keep=keep("new_key", "createApiKey", "apiKey", "id")),
