@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from billgraph.resolvers.accounts import AccountMutations, AccountQueries
+from billgraph.resolvers.adjustments import AdjustmentMutations, AdjustmentQueries
 from billgraph.resolvers.bill_runs import BillRunMutations, BillRunQueries
 from billgraph.resolvers.catalog import CatalogMutations, CatalogQueries
 from billgraph.resolvers.events import EventSubscriptions
@@ -34,10 +35,10 @@ from billgraph.schema.scalars import DateTimeScalar, DecimalScalar
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
-                             BillRunQueries, SummaryQueries))
+                             BillRunQueries, SummaryQueries, AdjustmentQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
-                                    BillRunMutations, UsageMutations))
+                                    BillRunMutations, UsageMutations, AdjustmentMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 
