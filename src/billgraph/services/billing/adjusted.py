@@ -29,6 +29,7 @@ from typing import Any
 from billgraph.services.billing import adjustments as adj
 from billgraph.services.billing.charges import Charge, Terms
 from billgraph.services.billing.periods import CustomPeriods, ServicePeriod
+from billgraph.services.money import round_money
 
 ONE_DAY = timedelta(days=1)
 
@@ -57,12 +58,13 @@ class Line:
     """An invoice line: the charge, the part of it discounts took off, its taxes."""
 
     charge: Charge
+    currency: str
     discount: Decimal = Decimal(0)
     taxes: tuple[adj.LineTax, ...] = ()
 
     @property
     def tax(self) -> Decimal:
-        return sum((t.amount for t in self.taxes), Decimal(0))
+        return round_money(sum((t.amount for t in self.taxes), Decimal(0)), self.currency)
 
     @property
     def total(self) -> Decimal:
@@ -116,7 +118,8 @@ def adjust(charges: Sequence[Charge], *, owner: uuid.UUID, facts: AdjustmentFact
             should = billed.amount + charge.amount
             discount = adj.frozen_discount(should, billed.amount, billed.discount, currency)
             taxes = adj.frozen_taxes(should - discount, billed.taxes, currency)
-            done[key] = Line(charge, discount - billed.discount, _tax_delta(taxes, billed))
+            done[key] = Line(charge, currency, round_money(discount - billed.discount, currency),
+                             _tax_delta(taxes, billed))
             continue
         fresh[charge.subscription_id].append(adj.PeriodLine(
             key=key, product_code=code, amount=charge.amount,
@@ -134,7 +137,8 @@ def adjust(charges: Sequence[Charge], *, owner: uuid.UUID, facts: AdjustmentFact
             billed = facts.billed.get(line_key)
             before = billed.discount if billed is not None else Decimal(0)
             taxes = adj.line_taxes(ln.amount - amounts[ln.key], ln.product_code, rates, currency)
-            done[line_key] = Line(by_key[line_key], amounts[ln.key] - before,
+            done[line_key] = Line(by_key[line_key], currency,
+                                  round_money(amounts[ln.key] - before, currency),
                                   _tax_delta(taxes, billed))
     return [done[(c.item_id, c.period_start)] for c in charges]
 

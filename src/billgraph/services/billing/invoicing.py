@@ -30,6 +30,7 @@ from billgraph.services.billing.charges import Charge, ChargeError, item_charges
 from billgraph.services.billing.facts import Facts
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import ErrorCode
+from billgraph.services.money import round_money
 
 MAX_ERRORS = 100  # per run; a run with more problems than this is read from its first ones
 
@@ -212,13 +213,14 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
     counters. Raises `Superseded`."""
     charges = [ln.charge for ln in lines]
     sums = totals(lines)
-    amount = sums.amount
+    amount = round_money(sums.amount, currency)
     line_ids = [new_id() for _ in charges]
     taxed = [(line_id, t) for line_id, ln in zip(line_ids, lines, strict=True)
              for t in ln.taxes]
     row = (await writer.conn.execute(WRITE_INVOICE, {
         **guard.params(), "owner": owner, "amount": amount, "invoice": new_id(),
-        "subtotal": sums.subtotal, "discount": sums.discount, "tax": sums.tax,
+        "subtotal": round_money(sums.subtotal, currency),
+        "discount": round_money(sums.discount, currency), "tax": round_money(sums.tax, currency),
         "discounts": [ln.discount for ln in lines], "taxes": [ln.tax for ln in lines],
         "tax_lines": [i for i, _ in taxed], "tax_rates": [t.rate_id for _, t in taxed],
         "tax_percentages": [t.percentage for _, t in taxed],
