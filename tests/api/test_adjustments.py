@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from billgraph.bootstrap import job_kinds
 from billgraph.workers.jobs import run_job
 from tests.api.adjustment_support import (
     adjusted,
@@ -46,7 +48,8 @@ async def test_percentage_for_three_periods_starting_mid_period(
     twenty = await discount(client, "P20", "PERCENTAGE", "20", durationPeriods=3,
                             productCodes=["SEAT"])
     assert (twenty["durationPeriods"], twenty["productCodes"]) == (3, ["SEAT"])
-    seats = [{"productCode": "SEAT", "quantity": 3}, {"productCode": "SUPPORT"}]
+    seats: list[dict[str, Any]] = [{"productCode": "SEAT", "quantity": 3},
+                                   {"productCode": "SUPPORT"}]
     # A: subscription from Jan 1, discount from Jan 16
     a = await account(client, "A")
     sub_a = await subscribe(client, a, "2026-01-01", items=seats)
@@ -249,7 +252,7 @@ async def test_bill_runs_stay_exactly_once_with_discounts_and_taxes(
     first, second = await start(client, "2026-02-01"), await start(client, "2026-02-01")
     async with worker_state(server) as state:
         jobs = await claim_jobs(state, 2)
-        await asyncio.gather(*(run_job(state, job) for job in jobs))
+        await asyncio.gather(*(run_job(state, job, job_kinds()) for job in jobs))
     runs = [await get(client, first["id"]), await get(client, second["id"])]
     # per owner and month: 40.00 - 15.00 = 25.00 net; 19 % of SEAT's 10 - 3.75 = 6.25
     # (1.1875 -> 1.19) and of SUPPORT's 30 - 11.25 = 18.75 (3.5625 -> 3.56): 4.75 tax,
@@ -259,7 +262,7 @@ async def test_bill_runs_stay_exactly_once_with_discounts_and_taxes(
     entries = await ledger(server, client.tenant_id)
     assert Counter((e["item_id"], e["period_start"]) for e in entries).most_common(1)[0][1] == 1
     again = await bill(client, server, "2026-02-01")
-    assert (again["invoicesCreated"], Decimal(again["totalAmount"])) == (0, 0)
+    assert again["invoicesCreated"] == 0 and Decimal(again["totalAmount"]) == 0
     for owner in owners:
         [inv] = await detailed(client, owner)
         # two months of 29.75
