@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services.billing import adjustments as adj
-from billgraph.services.billing.facts import custom_periods
-from billgraph.services.billing.periods import UndefinedCustomPeriod
+from billgraph.services.billing.periods import UndefinedCustomPeriod, custom_periods
 
 from . import money
 from .errors import BadUserInput, Conflict, NotFound
