@@ -22,7 +22,7 @@ from billgraph.schema.adjustments import (
     TaxRate,
 )
 from billgraph.schema.common import parse_id
-from billgraph.services import adjustments
+from billgraph.services import adjustments, catalog
 
 from .mutations import create
 
@@ -47,13 +47,13 @@ class AdjustmentQueries:
     @strawberry.field(description="The tenant's discounts, by code.")
     async def discounts(self, info: Info) -> list[Discount]:
         async with info.context.state.read() as conn:
-            rows = await adjustments.list_rows(conn, info.context.tenant_id, "discounts")
+            rows = await catalog.list_rows(conn, info.context.tenant_id, "discounts")
         return [Discount.from_row(r) for r in rows]
 
     @strawberry.field(description="The tenant's tax rates, by code (inactive ones too).")
     async def tax_rates(self, info: Info) -> list[TaxRate]:
         async with info.context.state.read() as conn:
-            rows = await adjustments.list_rows(conn, info.context.tenant_id, "tax_rates")
+            rows = await catalog.list_rows(conn, info.context.tenant_id, "tax_rates")
         return [TaxRate.from_row(r) for r in rows]
 
 

@@ -79,6 +79,22 @@ async def _check_products(conn: AsyncConnection, tenant_id: uuid.UUID, codes: li
     return sorted(set(codes))
 
 
+async def _insert_coded(conn: AsyncConnection, table: str, what: str,
+                        values: dict[str, object]) -> uuid.UUID:
+    """Insert a row whose code is unique per tenant (CONFLICT naming `code`); its id."""
+    row_id = new_id()
+    values = {**values, "id": row_id}
+    columns = ", ".join(values)
+    try:
+        async with conn.begin_nested():
+            await conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES "
+                                    f"({', '.join(':' + c for c in values)})"), values)
+    except IntegrityError:
+        raise Conflict(f"{what} code {values['code']!r} is already taken",
+                       field="code") from None
+    return row_id
+
+
 async def create_discount(writer: Writer, data: CreateDiscount) -> RowMapping:
     conn, tenant_id = writer.conn, writer.tenant_id
     code, name = _text("code", data.code, 100), _text("name", data.name)
@@ -104,18 +120,10 @@ async def create_discount(writer: Writer, data: CreateDiscount) -> RowMapping:
     if data.duration_periods is not None and data.duration_periods < 1:
         raise BadUserInput("durationPeriods", "must be at least 1 (omit it: open-ended)")
     codes = await _check_products(conn, tenant_id, data.product_codes or [], "productCodes")
-    discount_id = new_id()
-    try:
-        async with conn.begin_nested():
-            await conn.execute(text(
-                "INSERT INTO discounts (tenant_id, id, code, name, type, percentage, amount, "
-                "currency, duration_periods, product_codes) VALUES (:t, :id, :code, :name, "
-                ":type, :pct, :amount, :currency, :duration, :codes)"),
-                {"t": tenant_id, "id": discount_id, "code": code, "name": name,
-                 "type": str(data.type), "pct": percentage, "amount": amount,
-                 "currency": currency, "duration": data.duration_periods, "codes": codes})
-    except IntegrityError:
-        raise Conflict(f"discount code {code!r} is already taken", field="code") from None
+    discount_id = await _insert_coded(conn, "discounts", "discount", {
+        "tenant_id": tenant_id, "code": code, "name": name, "type": str(data.type),
+        "percentage": percentage, "amount": amount, "currency": currency,
+        "duration_periods": data.duration_periods, "product_codes": codes})
     return await get_row(conn, tenant_id, "discounts", discount_id, "discount")
 
 
@@ -126,14 +134,6 @@ async def get_row(conn: AsyncConnection, tenant_id: uuid.UUID, table: str, row_i
     if row is None:
         raise NotFound(what, row_id, field=field_name)
     return row
-
-
-async def list_rows(conn: AsyncConnection, tenant_id: uuid.UUID, table: str) -> list[RowMapping]:
-    """Discounts or tax rates of the tenant, by code."""
-    assert table in ("discounts", "tax_rates")
-    return list((await conn.execute(
-        text(f"SELECT * FROM {table} WHERE tenant_id = :t ORDER BY code"),
-        {"t": tenant_id})).mappings())
 
 
 async def apply_discount(writer: Writer, *, subscription_number: str, discount_code: str,
@@ -213,17 +213,9 @@ async def create_tax_rate(writer: Writer, data: CreateTaxRate) -> RowMapping:
     country = _country("country", data.country)
     region = _text("region", data.region, 100) if data.region is not None else None
     codes = await _check_products(conn, tenant_id, data.product_codes or [], "productCodes")
-    rate_id = new_id()
-    try:
-        async with conn.begin_nested():
-            await conn.execute(text(
-                "INSERT INTO tax_rates (tenant_id, id, code, name, percentage, country, "
-                "region, product_codes, active) VALUES (:t, :id, :code, :name, :pct, "
-                ":country, :region, :codes, true)"),
-                {"t": tenant_id, "id": rate_id, "code": code, "name": name,
-                 "pct": data.percentage, "country": country, "region": region, "codes": codes})
-    except IntegrityError:
-        raise Conflict(f"tax rate code {code!r} is already taken", field="code") from None
+    rate_id = await _insert_coded(conn, "tax_rates", "tax rate", {
+        "tenant_id": tenant_id, "code": code, "name": name, "percentage": data.percentage,
+        "country": country, "region": region, "product_codes": codes, "active": True})
     return await get_row(conn, tenant_id, "tax_rates", rate_id, "tax rate")
 
 
