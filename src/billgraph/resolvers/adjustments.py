@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import RowMapping
@@ -91,8 +91,11 @@ class AdjustmentMutations:
     @strawberry.mutation(description=(
         "End an attached discount on endDate (inclusive). Periods already invoiced keep "
         "the discount they were invoiced with."))
-    async def remove_discount(self, info: Info, subscription_discount_id: strawberry.ID,
-                              end_date: dt.date) -> SubscriptionDiscount:
+    async def remove_discount(
+        self, info: Info, subscription_discount_id: strawberry.ID,
+        end_date: Annotated[dt.date, strawberry.argument(
+            description="Its last day (inclusive), not before its start.")],
+    ) -> SubscriptionDiscount:
         sd_id = parse_id(subscription_discount_id, "subscription discount",
                          "subscriptionDiscountId")
 

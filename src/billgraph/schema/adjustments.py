@@ -46,9 +46,9 @@ class Discount:
 
 @strawberry.input(description="A new discount.")
 class CreateDiscountInput:
-    code: str
-    name: str
-    type: DiscountType
+    code: str = strawberry.field(description="Unique per tenant, e.g. PARTNER20.")
+    name: str = strawberry.field(description="Shown to people.")
+    type: DiscountType = strawberry.field(description="PERCENTAGE or FIXED_AMOUNT.")
     percentage: Decimal | None = strawberry.field(default=None,
                                                   description="PERCENTAGE: 0 < p ≤ 100.")
     amount: Decimal | None = strawberry.field(
@@ -81,8 +81,8 @@ class SubscriptionDiscount:
 
 @strawberry.input(description="Attach a discount to a subscription.")
 class ApplyDiscountInput:
-    subscription_number: str
-    discount_code: str
+    subscription_number: str = strawberry.field(description="The subscription discounted.")
+    discount_code: str = strawberry.field(description="The discount's code.")
     start_date: dt.date | None = strawberry.field(
         default=None, description="Default: the subscription's start date.")
 
@@ -107,8 +107,8 @@ class TaxRate:
 
 @strawberry.input(description="A new tax rate.")
 class CreateTaxRateInput:
-    code: str
-    name: str
+    code: str = strawberry.field(description="Unique per tenant, e.g. DE-VAT.")
+    name: str = strawberry.field(description="Shown to people.")
     percentage: Decimal = strawberry.field(description="0 ≤ p ≤ 100.")
     country: str = strawberry.field(description="ISO 3166-1 alpha-2, e.g. DE.")
     region: str | None = strawberry.field(default=None, description="Omitted: the whole country.")
@@ -119,10 +119,10 @@ class CreateTaxRateInput:
 @strawberry.type(description="Where an account is billed: its country decides its taxes.")
 class BillingAddress:
     country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
-    region: str | None
-    city: str | None
-    postal_code: str | None
-    line1: str | None
+    region: str | None = strawberry.field(description="State or region: regional rates.")
+    city: str | None = strawberry.field(description="City.")
+    postal_code: str | None = strawberry.field(description="Postal code.")
+    line1: str | None = strawberry.field(description="Street and number.")
 
     @classmethod
     def of(cls, row: RowMapping) -> BillingAddress | None:
@@ -136,10 +136,11 @@ class BillingAddress:
 @strawberry.input(description="An account's billing address.")
 class BillingAddressInput:
     country: str = strawberry.field(description="ISO 3166-1 alpha-2, e.g. DE.")
-    region: str | None = None
-    city: str | None = None
-    postal_code: str | None = None
-    line1: str | None = None
+    region: str | None = strawberry.field(
+        default=None, description="State or region, e.g. BY: regional rates apply.")
+    city: str | None = strawberry.field(default=None, description="City.")
+    postal_code: str | None = strawberry.field(default=None, description="Postal code.")
+    line1: str | None = strawberry.field(default=None, description="Street and number.")
 
 
 @strawberry.type(description="The tax of an invoice line under one rate.")
