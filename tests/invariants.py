@@ -68,7 +68,8 @@ CHECKS: list[tuple[str, str]] = [
             || coalesce(sum(l.amount - l.discount_amount + l.tax_amount), 0)
      FROM invoices i LEFT JOIN invoice_lines l ON l.tenant_id = i.tenant_id
        AND l.invoice_id = i.id
-     WHERE i.tenant_id = :t GROUP BY i.id, i.invoice_number, i.amount
+     WHERE i.tenant_id = :t
+     GROUP BY i.id, i.invoice_number, i.amount, i.subtotal, i.discount_amount, i.tax_amount
      HAVING i.amount <> coalesce(sum(l.amount - l.discount_amount + l.tax_amount), 0)
          OR i.amount <> i.subtotal - i.discount_amount + i.tax_amount"""),
     ("applied + refunded > amount", """
