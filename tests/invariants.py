@@ -65,11 +65,13 @@ CHECKS: list[tuple[str, str]] = [
      FROM debit_memos WHERE tenant_id = :t AND (balance < 0 OR balance > amount)"""),
     ("amount is not the sum of the lines", """
      SELECT 'invoice ' || i.invoice_number || ' amount ' || i.amount || ' lines '
-            || coalesce(sum(l.amount), 0)
+            || coalesce(sum(l.amount - l.discount_amount + l.tax_amount), 0)
      FROM invoices i LEFT JOIN invoice_lines l ON l.tenant_id = i.tenant_id
        AND l.invoice_id = i.id
-     WHERE i.tenant_id = :t GROUP BY i.id, i.invoice_number, i.amount
-     HAVING i.amount <> coalesce(sum(l.amount), 0)"""),
+     WHERE i.tenant_id = :t
+     GROUP BY i.id, i.invoice_number, i.amount, i.subtotal, i.discount_amount, i.tax_amount
+     HAVING i.amount <> coalesce(sum(l.amount - l.discount_amount + l.tax_amount), 0)
+         OR i.amount <> i.subtotal - i.discount_amount + i.tax_amount"""),
     ("applied + refunded > amount", """
      SELECT 'payment ' || payment_number || ': ' || applied_amount || ' + ' || refunded_amount
             || ' of ' || amount

@@ -16,6 +16,7 @@ from strawberry.tools import merge_types
 
 from billgraph.resolvers.access import AccessMutations, AccessQueries
 from billgraph.resolvers.accounts import AccountMutations, AccountQueries
+from billgraph.resolvers.adjustments import AdjustmentMutations, AdjustmentQueries
 from billgraph.resolvers.bill_runs import BillRunMutations, BillRunQueries
 from billgraph.resolvers.catalog import CatalogMutations, CatalogQueries
 from billgraph.resolvers.events import EventSubscriptions
@@ -36,10 +37,11 @@ from billgraph.schema.scopes import audit_mutations
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
-                             BillRunQueries, SummaryQueries, AccessQueries))
+                             BillRunQueries, SummaryQueries, AccessQueries, AdjustmentQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
-                                    BillRunMutations, UsageMutations, AccessMutations))
+                                    BillRunMutations, UsageMutations, AccessMutations,
+                                    AdjustmentMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 

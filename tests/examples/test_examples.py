@@ -56,10 +56,15 @@ async def test_reseller_month_end(live: LiveServer) -> None:
     assert "catalog: plan FLEET" in lines
     assert line(lines, "reseller ").endswith("and 10 end users flagged as partner accounts")
     assert "orders: 30 created in parallel, 0 failed" in lines
-    assert line(lines, "bill run ").endswith(": COMPLETED, 1 invoice(s), total 960.00")
-    assert line(lines, "  invoice ").endswith(": 960.00 (POSTED, 60 lines)")
+    assert "partner margin PARTNER10 on 30 subscriptions; reseller taxed in DE" in lines
+    # 30 x (TRACKER 12.00 + SUPPORT 60.00 a quarter = 20.00 a month) = 960.00; 10 % off:
+    # 1.20 and 2.00; 19 % VAT of 10.80 = 2.052 -> 2.05 and of 18.00 = 3.42, per line:
+    # 30 x 5.47 = 164.10; 960.00 - 96.00 + 164.10 = 1028.10
+    assert line(lines, "bill run ").endswith(": COMPLETED, 1 invoice(s), total 1028.10")
+    assert line(lines, "  invoice ").endswith(": 1028.10 (POSTED, 60 lines)")
+    assert "    subtotal 960.00 - discount 96.00 + tax 164.10" in lines
     reseller = next(ln for ln in lines if ln.startswith("reseller A") and "balance" in ln)
-    assert "balance 960.00 USD" in reseller and "stale=false" in reseller
+    assert "balance 1028.10 USD" in reseller and "stale=false" in reseller
     assert "lastMetricsUpdate=20" in reseller
     assert "contractedMrr 96.00" in line(lines, "end user ")
 

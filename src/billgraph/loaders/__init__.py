@@ -104,7 +104,25 @@ class Loaders:
 
         return self._get("usage_summaries", lambda: SharedLoader(load_fn=load))
 
+    @property
+    def discount(self) -> RowLoader:
+        return self._rows("discounts", "discount")
+
+    @property
+    def tax_rate(self) -> RowLoader:
+        return self._rows("tax_rates", "tax rate")
+
     # ------------------------------------------------------------- lists by parent
+    @property
+    def line_taxes(self) -> ChildrenLoader:
+        """An invoice line's tax per rate."""
+        return self._children("invoice_line_taxes", "invoice_line_id", "tax_rate_id")
+
+    @property
+    def subscription_discounts(self) -> ChildrenLoader:
+        """A subscription's discounts, by start date."""
+        return self._children("subscription_discounts", "subscription_id", "start_date, id")
+
     @property
     def invoice_lines(self) -> ChildrenLoader:
         """An invoice's lines, in position order."""

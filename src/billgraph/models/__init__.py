@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from ._base import new_id
 from .accounts import Account, AccountMetrics, MetricsStaleMark
+from .adjustments import Discount, InvoiceLineTax, SubscriptionDiscount, TaxRate
 from .audit import AuditEvent
 from .catalog import BillingTermScheme, PlanCharge, PricePlan, Product
 from .idempotency import IdempotencyKey
@@ -26,10 +27,10 @@ tenant_references(metadata)
 
 __all__ = [
     "Account", "AccountMetrics", "ApiKey", "Application", "AuditEvent", "BillRun",
-    "BillingLedgerEntry",
-    "BillingTermScheme", "ConcurrentUsageReport", "CreditMemo", "DebitMemo", "IdempotencyKey",
-    "Invoice", "InvoiceLine", "Job", "MetricsStaleMark", "Order", "OrderAction", "Payment",
-    "PlanCharge", "PricePlan", "Product", "Refund", "Subscription", "SubscriptionItem",
-    "SubscriptionOwner", "SubscriptionSuspension", "Tenant", "UsageRecord", "User", "metadata",
-    "new_id",
+    "BillingLedgerEntry", "BillingTermScheme", "ConcurrentUsageReport", "CreditMemo",
+    "DebitMemo", "Discount", "IdempotencyKey", "Invoice", "InvoiceLine", "InvoiceLineTax",
+    "Job", "MetricsStaleMark", "Order", "OrderAction", "Payment", "PlanCharge", "PricePlan",
+    "Product", "Refund", "Subscription", "SubscriptionDiscount", "SubscriptionItem",
+    "SubscriptionOwner", "SubscriptionSuspension", "TaxRate", "Tenant", "UsageRecord", "User",
+    "metadata", "new_id",
 ]

@@ -30,6 +30,13 @@ class Account(SQLModel, table=True):
     status: str = text("ACTIVE")
     created_at: datetime = server_now()
     updated_at: datetime = server_now()
+    billing_country: str | None = text(nullable=True)  # ISO 3166-1 alpha-2; None: no address
+    billing_region: str | None = text(nullable=True)
+    billing_city: str | None = text(nullable=True)
+    billing_postal_code: str | None = text(nullable=True)
+    billing_line1: str | None = text(nullable=True)
+    tax_exempt: bool = Field(default=False, nullable=False,
+                             sa_column_kwargs={"server_default": sql("false")})
 
 
 class AccountMetrics(SQLModel, table=True):

@@ -35,6 +35,9 @@ class Invoice(SQLModel, table=True):
     currency: str = text()
     bill_run_id: uuid.UUID | None = ref(nullable=True)
     created_at: datetime = server_now()
+    subtotal: Decimal = money(Decimal(0))  # amount = subtotal - discount_amount + tax_amount
+    discount_amount: Decimal = money(Decimal(0))
+    tax_amount: Decimal = money(Decimal(0))
     posted_at: datetime | None = timestamp()
 
 
@@ -58,6 +61,8 @@ class InvoiceLine(SQLModel, table=True):
     service_period_end: date | None = day(nullable=True)
     charge_type: str | None = text(nullable=True)  # null on free (standalone) lines
     pricing_model: str | None = text(nullable=True)
+    discount_amount: Decimal = money(Decimal(0))  # the part of amount discounts took off
+    tax_amount: Decimal = money(Decimal(0))  # tax on amount - discount_amount
 
 
 class BillingLedgerEntry(SQLModel, table=True):
@@ -78,6 +83,8 @@ class BillingLedgerEntry(SQLModel, table=True):
     invoice_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), nullable=False)
     invoice_line_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), nullable=False)
     created_at: datetime = server_now()
+    discount_amount: Decimal = money(Decimal(0))
+    tax_amount: Decimal = money(Decimal(0))
 
 
 class BillRun(SQLModel, table=True):

@@ -19,11 +19,21 @@ from billgraph.schema.accounts import (
     UpdateAccountInput,
     load_metrics,
 )
+from billgraph.schema.adjustments import BillingAddressInput
 from billgraph.schema.common import PageInfo, parse_id, requested_page
-from billgraph.services import accounts
+from billgraph.services import accounts, adjustments
 from billgraph.services.errors import NotFound
 
 from .mutations import create
+
+
+def tax_profile(address: BillingAddressInput | None,
+                exempt: bool | None) -> adjustments.TaxProfile:
+    return adjustments.TaxProfile(
+        billing_address=None if address is None else adjustments.BillingAddress(
+            country=address.country, region=address.region, city=address.city,
+            postal_code=address.postal_code, line1=address.line1),
+        tax_exempt=exempt)
 
 
 async def fetch_account(info: Info, account_id: uuid.UUID, field: str = "id") -> Account:
@@ -83,13 +93,21 @@ class AccountMutations:
         data = accounts.CreateAccount(
             name=input.name, account_number=input.account_number, currency=input.currency,
             bill_cycle_day=input.bill_cycle_day, partner_account=input.partner_account)
+        tax = tax_profile(input.billing_address, input.tax_exempt)
 
         async def write(writer: Writer) -> uuid.UUID:
             row = await accounts.create_account(writer, data)
+            await adjustments.set_tax_profile(writer, row["id"], tax)
             return uuid.UUID(str(row["id"]))
 
+        def payload() -> dict[str, object]:
+            values = dataclasses.asdict(data)
+            if input.billing_address is not None or input.tax_exempt is not None:
+                values["tax"] = dataclasses.asdict(tax)
+            return values
+
         return await create(info, operation="createAccount", key=idempotency_key,
-                            payload=lambda: dataclasses.asdict(data), write=write,
+                            payload=payload, write=write,
                             read=lambda account_id: fetch_account(info, account_id))
 
     @strawberry.mutation(description="Change an account; omitted fields stay as they are.")
@@ -101,8 +119,11 @@ class AccountMutations:
             partner_account=input.partner_account,
             status=input.status.value if input.status else None)
 
+        tax = tax_profile(input.billing_address, input.tax_exempt)
+
         async def work(writer: Writer) -> None:
             await accounts.update_account(writer, account_id, data)
+            await adjustments.set_tax_profile(writer, account_id, tax)
 
         await info.context.state.write(info.context.tenant_id, work)
         return await fetch_account(info, account_id)

@@ -42,6 +42,7 @@ def _standalone(item: StandaloneInvoiceInput) -> standalone_invoices.StandaloneI
     return standalone_invoices.StandaloneInvoice(
         account_id=str(item.account_id), invoice_date=item.invoice_date,
         due_date=item.due_date, invoice_number=item.invoice_number, post=item.post,
+        apply_taxes=item.apply_taxes,
         lines=[standalone_invoices.LineInput(
             description=ln.description, unit_price=ln.unit_price, product_code=ln.product_code,
             quantity=ln.quantity, service_period_start=ln.service_period_start,

@@ -13,6 +13,7 @@ from sqlalchemy import RowMapping
 from billgraph.context import Info
 from billgraph.services.errors import NotFound
 
+from .adjustments import BillingAddress, BillingAddressInput
 from .common import Node, PageInfo, requested_page
 from .enums import AccountStatus
 from .subscriptions import account_subscriptions
@@ -89,6 +90,9 @@ class Account(Node):
     status: AccountStatus = strawberry.field(description="ACTIVE or CANCELED.")
     created_at: dt.datetime
     updated_at: dt.datetime
+    billing_address: BillingAddress | None = strawberry.field(
+        description="Where it is billed; null: no address, so its invoices carry no tax.")
+    tax_exempt: bool = strawberry.field(description="Tax-exempt: its invoices carry no tax.")
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Account:
@@ -97,6 +101,7 @@ class Account(Node):
             name=row["name"], currency=row["currency"], bill_cycle_day=row["bill_cycle_day"],
             partner_account=row["partner_account"], status=AccountStatus(row["status"]),
             created_at=row["created_at"], updated_at=row["updated_at"],
+            billing_address=BillingAddress.of(row), tax_exempt=bool(row.get("tax_exempt")),
         )
 
     @strawberry.field(description="The account's metrics (see AccountMetrics).")
@@ -157,6 +162,9 @@ class CreateAccountInput:
     bill_cycle_day: int | None = strawberry.field(default=None, description="1–31, default 1.")
     partner_account: bool | None = strawberry.field(
         default=None, description="Flag as a partner account (default false).")
+    billing_address: BillingAddressInput | None = strawberry.field(
+        default=None, description="Where it is billed (its taxes follow the country).")
+    tax_exempt: bool | None = strawberry.field(default=None, description="Default false.")
 
 
 @strawberry.input(description="Changes to an account; omitted fields stay as they are.")
@@ -167,3 +175,7 @@ class UpdateAccountInput:
     partner_account: bool | None = strawberry.field(
         default=None, description="Flag or unflag as a partner account (like setPartner).")
     status: AccountStatus | None = strawberry.field(default=None, description="ACTIVE or CANCELED.")
+    billing_address: BillingAddressInput | None = strawberry.field(
+        default=None, description="A new billing address (periods not yet invoiced).")
+    tax_exempt: bool | None = strawberry.field(
+        default=None, description="Exempt or not (periods not yet invoiced).")

@@ -17,6 +17,7 @@ from billgraph.services.errors import ErrorCode as _ErrorCode
 from billgraph.services.pagination import Page
 
 from .accounts import Account
+from .adjustments import LineTax, line_taxes
 from .catalog import Product, load_product
 from .common import JobError, Node, PageInfo
 from .enums import BillRunStatus, ChargeType, DocumentStatus, ErrorCode
@@ -42,6 +43,9 @@ class InvoiceLine:
         description="The charge type billed; null on free lines (standalone invoices).")
     pricing_model: PricingModel | None = strawberry.field(
         description="The pricing model of the charge billed; null on free lines.")
+    discount_amount: Decimal = strawberry.field(
+        description="The part of amount that discounts took off.")
+    tax_amount: Decimal = strawberry.field(description="Tax on (amount − discountAmount).")
     product_id: strawberry.Private[uuid.UUID | None]
     subscription_id: strawberry.Private[uuid.UUID | None]
 
@@ -56,7 +60,13 @@ class InvoiceLine:
             service_period_start=row["service_period_start"],
             service_period_end=row["service_period_end"],
             product_id=row["product_id"], subscription_id=row["subscription_id"],
+            discount_amount=row.get("discount_amount", Decimal(0)),
+            tax_amount=row.get("tax_amount", Decimal(0)),
         )
+
+    @strawberry.field(description="The tax of the line per rate.")
+    async def taxes(self, info: Info) -> list[LineTax]:
+        return await line_taxes(info, uuid.UUID(self.id))
 
     @strawberry.field(description="The subscription billed; null on a standalone line.")
     async def subscription(
@@ -134,7 +144,11 @@ class Invoice(Node):
         description="When payment is due (not before the invoice date).")
     status: DocumentStatus = strawberry.field(
         description="DRAFT, POSTED or CANCELED; only posted invoices count in metrics.")
-    amount: Decimal = strawberry.field(description="The sum of the lines' amounts.")
+    amount: Decimal = strawberry.field(
+        description="subtotal − discountAmount + taxAmount: what the invoice bills.")
+    subtotal: Decimal = strawberry.field(description="Σ line amounts.")
+    discount_amount: Decimal = strawberry.field(description="Σ line discountAmount.")
+    tax_amount: Decimal = strawberry.field(description="Σ line taxAmount.")
     balance: Decimal = strawberry.field(
         description="What is still owed: the amount less what was applied; 0 once canceled.")
     currency: str = strawberry.field(description="ISO 4217 code (the account's currency).")
@@ -147,6 +161,9 @@ class Invoice(Node):
             id=strawberry.ID(str(row["id"])), invoice_number=row["invoice_number"],
             invoice_date=row["invoice_date"], due_date=row["due_date"],
             status=DocumentStatus(row["status"]), amount=row["amount"], balance=row["balance"],
+            subtotal=row.get("subtotal", row["amount"]),
+            discount_amount=row.get("discount_amount", Decimal(0)),
+            tax_amount=row.get("tax_amount", Decimal(0)),
             currency=row["currency"], account_id=row["account_id"],
             bill_run_id=row["bill_run_id"],
         )
@@ -219,6 +236,9 @@ class StandaloneInvoiceInput:
         default=None, description="Unique per tenant; generated (INV00000001) when omitted.")
     post: bool | None = strawberry.field(
         default=None, description="Post at once (default true); false leaves a DRAFT.")
+    apply_taxes: bool | None = strawberry.field(default=None, description=(
+        "Tax the lines at the owner's rates; default false: migrated invoices carry their "
+        "own totals."))
 
 
 def _standalone_from_input(cls: type[StandaloneInvoiceInput], value: Mapping[str, Any],
@@ -229,7 +249,7 @@ def _standalone_from_input(cls: type[StandaloneInvoiceInput], value: Mapping[str
     return cls(
         account_id=value["accountId"], invoice_date=value["invoiceDate"],
         due_date=value.get("dueDate"), invoice_number=value.get("invoiceNumber"),
-        post=value.get("post"),
+        post=value.get("post"), apply_taxes=value.get("applyTaxes"),
         lines=[InvoiceLineInput(
             description=ln["description"], unit_price=ln["unitPrice"],
             product_code=ln.get("productCode"), quantity=ln.get("quantity"),

@@ -14,6 +14,7 @@ from billgraph.context import Info
 from billgraph.services import money, subscriptions
 from billgraph.services.pagination import Page
 
+from .adjustments import SubscriptionDiscount, subscription_discounts
 from .catalog import (
     BillingTermScheme,
     PricePlan,
@@ -188,6 +189,10 @@ class Subscription(Node):
         from .accounts import load_account
 
         return await load_account(info, self.row["invoice_owner_account_id"])
+
+    @strawberry.field(description="The discounts attached, by start date.")
+    async def discounts(self, info: Info) -> list[SubscriptionDiscount]:
+        return await subscription_discounts(info, self.row["id"])
 
     @strawberry.field(description="How the subscription is billed (CRM.COM billing terms).")
     def billing_terms(self) -> BillingTerms:

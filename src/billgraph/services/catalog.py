@@ -190,8 +190,9 @@ async def _get(conn: AsyncConnection, table: str, tenant_id: uuid.UUID,
 
 
 async def list_rows(conn: AsyncConnection, tenant_id: uuid.UUID, table: str) -> list[RowMapping]:
-    """All products, price plans or schemes of the tenant, by code."""
-    assert table in ("products", "price_plans", "billing_term_schemes")
+    """All products, price plans, schemes, discounts or tax rates of the tenant, by code."""
+    assert table in ("products", "price_plans", "billing_term_schemes", "discounts",
+                     "tax_rates")
     return list((await conn.execute(
         text(f"SELECT * FROM {table} WHERE tenant_id = :t ORDER BY code"),
         {"t": tenant_id})).mappings())

@@ -21,6 +21,8 @@ from sqlalchemy import text
 
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
+from billgraph.services.billing.adjustment_facts import load_profiles, load_rates
+from billgraph.services.billing.adjustments import LineTax, TaxProfile, line_taxes, taxable_rates
 
 from . import metrics
 from .errors import BadUserInput, ErrorCode
@@ -50,6 +52,7 @@ class StandaloneInvoice:
     due_date: date | None = None
     invoice_number: str | None = None
     post: bool | None = None
+    apply_taxes: bool | None = None  # default false: migrated invoices carry their own totals
 
 
 @dataclass
@@ -61,6 +64,11 @@ class _Line:
     amount: Decimal
     start: date | None
     end: date | None
+    taxes: list[LineTax] = field(default_factory=list)
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((t.amount for t in self.taxes), Decimal(0))
 
 
 @dataclass
@@ -76,8 +84,16 @@ class _Draft:
     number: str | None
     posted: bool
     generated: bool = False
-    amount: Decimal = Decimal(0)
+    subtotal: Decimal = Decimal(0)
     lines: list[_Line] = field(default_factory=list)
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((ln.tax for ln in self.lines), Decimal(0))
+
+    @property
+    def amount(self) -> Decimal:
+        return self.subtotal + self.tax
 
 
 class _Errors:
@@ -131,6 +147,7 @@ async def create_standalone_invoices(writer: Writer,
     if not drafts:
         return results
 
+    await _tax(conn, tenant_id, [d for d in drafts if inputs[d.index].apply_taxes], products)
     inserted = await _insert_numbered(writer, drafts)
     for draft in drafts:
         if draft.id in inserted:
@@ -186,7 +203,7 @@ def _validate(index: int, item: StandaloneInvoice, currencies: dict[uuid.UUID, s
         if errors.items or currency is None:
             continue
         amount = round_money(quantity * line.unit_price, currency)
-        draft.amount += amount
+        draft.subtotal += amount
         draft.lines.append(_Line(description, product_id, quantity, line.unit_price, amount,
                                  start, end))
     return None if errors.items else draft
@@ -218,26 +235,53 @@ async def _assign_numbers(writer: Writer, drafts: list[_Draft]) -> None:
 
 INSERT_INVOICES = text("""
 INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date, status,
-                      amount, balance, currency, posted_at)
+                      amount, balance, currency, posted_at, subtotal, tax_amount)
 SELECT CAST(:t AS uuid), u.id, u.num, u.account_id, u.invoice_date, u.due_date, u.status,
-       u.amount, u.amount, u.currency, CASE WHEN u.status = 'POSTED' THEN now() END
+       u.amount, u.amount, u.currency, CASE WHEN u.status = 'POSTED' THEN now() END,
+       u.subtotal, u.tax
 FROM unnest(CAST(:ids AS uuid[]), CAST(:nums AS text[]), CAST(:accounts AS uuid[]),
             CAST(:invoice_dates AS date[]), CAST(:due_dates AS date[]),
-            CAST(:statuses AS text[]), CAST(:amounts AS numeric[]), CAST(:currencies AS text[]))
-     AS u(id, num, account_id, invoice_date, due_date, status, amount, currency)
+            CAST(:statuses AS text[]), CAST(:amounts AS numeric[]), CAST(:currencies AS text[]),
+            CAST(:subtotals AS numeric[]), CAST(:taxes AS numeric[]))
+     AS u(id, num, account_id, invoice_date, due_date, status, amount, currency, subtotal, tax)
 ON CONFLICT (tenant_id, invoice_number) DO NOTHING
 RETURNING id
 """)
 
 INSERT_LINES = text("""
 INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, description, product_id,
-                           quantity, unit_price, amount, service_period_start, service_period_end)
+                           quantity, unit_price, amount, service_period_start, service_period_end,
+                           tax_amount)
 SELECT CAST(:t AS uuid), u.*
 FROM unnest(CAST(:ids AS uuid[]), CAST(:invoices AS uuid[]), CAST(:positions AS int[]),
             CAST(:descriptions AS text[]), CAST(:products AS uuid[]),
             CAST(:quantities AS numeric[]), CAST(:prices AS numeric[]),
-            CAST(:amounts AS numeric[]), CAST(:starts AS date[]), CAST(:ends AS date[])) AS u
+            CAST(:amounts AS numeric[]), CAST(:starts AS date[]), CAST(:ends AS date[]),
+            CAST(:taxes AS numeric[])) AS u
 """)
+
+INSERT_LINE_TAXES = text("""
+INSERT INTO invoice_line_taxes (tenant_id, invoice_line_id, tax_rate_id, percentage, amount)
+SELECT CAST(:t AS uuid), u.*
+FROM unnest(CAST(:lines AS uuid[]), CAST(:rates AS uuid[]), CAST(:percentages AS numeric[]),
+            CAST(:amounts AS numeric[])) AS u
+""")
+
+
+async def _tax(conn: Any, tenant_id: uuid.UUID, drafts: list[_Draft],
+               products: dict[str, uuid.UUID]) -> None:
+    """Tax the lines of `drafts` (those with applyTaxes) at their owners' rates (§12)."""
+    if not drafts:
+        return
+    rates = await load_rates(conn, tenant_id)
+    owners = await load_profiles(conn, tenant_id, list({d.account_id for d in drafts}))
+    codes = {product_id: code for code, product_id in products.items()}
+    for draft in drafts:
+        applicable = taxable_rates(rates, owners.get(draft.account_id, TaxProfile(None)))
+        for line in draft.lines:
+            code = codes.get(line.product_id) if line.product_id is not None else None
+            line.taxes = line_taxes(line.amount, code, applicable, draft.currency)
+
 
 
 async def _insert(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
@@ -253,13 +297,16 @@ async def _insert(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
         "statuses": ["POSTED" if d.posted else "DRAFT" for d in drafts],
         "amounts": [d.amount for d in drafts],
         "currencies": [d.currency for d in drafts],
+        "subtotals": [d.subtotal for d in drafts], "taxes": [d.tax for d in drafts],
     })).scalars().all())
     lines = [(d.id, position, line) for d in drafts if d.id in inserted
              for position, line in enumerate(d.lines)]
     if lines:
+        line_ids = [new_id() for _ in lines]
         await conn.execute(INSERT_LINES, {
             "t": tenant_id,
-            "ids": [new_id() for _ in lines],
+            "ids": line_ids,
+            "taxes": [ln.tax for _, _, ln in lines],
             "invoices": [invoice_id for invoice_id, _, _ in lines],
             "positions": [position for _, position, _ in lines],
             "descriptions": [ln.description for _, _, ln in lines],
@@ -270,4 +317,11 @@ async def _insert(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
             "starts": [ln.start for _, _, ln in lines],
             "ends": [ln.end for _, _, ln in lines],
         })
+        taxed = [(i, t) for i, (_, _, ln) in zip(line_ids, lines, strict=True) for t in ln.taxes]
+        if taxed:
+            await conn.execute(INSERT_LINE_TAXES, {
+                "t": tenant_id, "lines": [i for i, _ in taxed],
+                "rates": [t.rate_id for _, t in taxed],
+                "percentages": [t.percentage for _, t in taxed],
+                "amounts": [t.amount for _, t in taxed]})
     return inserted

@@ -37,7 +37,7 @@ from billgraph.events import Event, Publish
 from billgraph.models import new_id
 from billgraph.services import jobs
 from billgraph.services.billing import facts as billing_facts
-from billgraph.services.billing.charges import Charge
+from billgraph.services.billing.adjusted import Line
 from billgraph.services.billing.invoicing import (
     GUARD,
     MAX_ERRORS,
@@ -46,7 +46,7 @@ from billgraph.services.billing.invoicing import (
     advance,
     done_after,
     error,
-    owner_charges,
+    owner_lines,
     write_invoice,
 )
 from billgraph.services.billing.periods import CustomPeriods
@@ -154,12 +154,9 @@ class _Run:
             await self.emit(Event("bill_run", self.tenant_id, self.guard.run_id))
 
     async def charges_of(self, owners: Sequence[tuple[uuid.UUID, str]]
-                         ) -> dict[uuid.UUID, list[Charge]]:
-        async with self.db.read() as conn:
-            facts = await billing_facts.load_facts(conn, self.tenant_id, [o for o, _ in owners],
-                                                   self.run["target_date"])
-        by_owner, errors = owner_charges(facts, dict(owners), target=self.run["target_date"],
-                                         custom=self.custom)
+                         ) -> dict[uuid.UUID, list[Line]]:
+        by_owner, errors = await owner_lines(self.db, self.tenant_id, owners,
+                                             target=self.run["target_date"], custom=self.custom)
         self.add_errors(errors)
         return by_owner
 
@@ -193,7 +190,7 @@ class _Run:
             raise failed.exceptions[0] from None  # the others were cancelled
         return without_invoice
 
-    async def bill_owner(self, owner: uuid.UUID, currency: str, charges: list[Charge]) -> bool:
+    async def bill_owner(self, owner: uuid.UUID, currency: str, charges: list[Line]) -> bool:
         """Bill one owner in its own transaction; False when nothing (new) was billed."""
         for attempt in range(WRITE_TRIES):
             if not charges:
@@ -211,10 +208,10 @@ class _Run:
                 charges = (await self.charges_of([(owner, currency)])).get(owner, [])
         return False
 
-    async def write(self, owner: uuid.UUID, currency: str, charges: list[Charge]) -> None:
+    async def write(self, owner: uuid.UUID, currency: str, charges: list[Line]) -> None:
         async def work(writer: Writer) -> None:
             await write_invoice(writer, self.guard, owner=owner, currency=currency,
-                                charges=charges, invoice_date=self.run["invoice_date"],
+                                lines=charges, invoice_date=self.run["invoice_date"],
                                 post=self.run["auto_post"])
 
         await self.db.write(self.tenant_id, work)

@@ -23,10 +23,14 @@ from sqlalchemy import RowMapping, text
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import metrics
-from billgraph.services.billing.charges import Charge, ChargeError, item_charges, total
+from billgraph.services.billing import facts as billing_facts
+from billgraph.services.billing.adjusted import Line, adjust, totals
+from billgraph.services.billing.adjustment_facts import load_adjustment_facts
+from billgraph.services.billing.charges import Charge, ChargeError, item_charges
 from billgraph.services.billing.facts import Facts
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import ErrorCode
+from billgraph.services.money import round_money
 
 MAX_ERRORS = 100  # per run; a run with more problems than this is read from its first ones
 
@@ -67,40 +71,52 @@ WITH guard AS (
 number AS (SELECT nextval('invoice_number_seq') AS n FROM guard),
 inv AS (
     INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date,
-                          status, amount, balance, currency, bill_run_id, posted_at)
+                          status, amount, balance, currency, bill_run_id, posted_at,
+                          subtotal, discount_amount, tax_amount)
     SELECT CAST(:t AS uuid), CAST(:invoice AS uuid),
            'INV' || lpad(n::text, greatest(8, length(n::text)), '0'), CAST(:owner AS uuid),
            CAST(:invoice_date AS date), CAST(:invoice_date AS date), CAST(:status AS text),
            CAST(:amount AS numeric), CAST(:amount AS numeric), CAST(:currency AS text),
-           CAST(:run AS uuid), CASE WHEN CAST(:status AS text) = 'POSTED' THEN now() END
+           CAST(:run AS uuid), CASE WHEN CAST(:status AS text) = 'POSTED' THEN now() END,
+           CAST(:subtotal AS numeric), CAST(:discount AS numeric), CAST(:tax AS numeric)
     FROM number
     RETURNING id, invoice_number),
 lines AS (
     INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, description,
                                subscription_id, item_id, product_id, quantity, unit_price,
                                amount, service_period_start, service_period_end,
-                               charge_type, pricing_model)
+                               charge_type, pricing_model, discount_amount, tax_amount)
     SELECT CAST(:t AS uuid), u.id, inv.id, u.position, u.description, u.subscription_id,
            u.item_id, u.product_id, u.quantity, u.unit_price, u.amount, u.period_start,
-           u.period_end, u.charge_type, u.pricing_model
+           u.period_end, u.charge_type, u.pricing_model, u.discount, u.tax
     FROM inv, unnest(CAST(:line_ids AS uuid[]), CAST(:positions AS integer[]),
                      CAST(:descriptions AS text[]), CAST(:subscriptions AS uuid[]),
                      CAST(:items AS uuid[]), CAST(:products AS uuid[]),
                      CAST(:quantities AS numeric[]), CAST(:unit_prices AS numeric[]),
                      CAST(:amounts AS numeric[]), CAST(:starts AS date[]),
                      CAST(:ends AS date[]), CAST(:charge_types AS text[]),
-                     CAST(:pricing_models AS text[]))
+                     CAST(:pricing_models AS text[]), CAST(:discounts AS numeric[]),
+                     CAST(:taxes AS numeric[]))
          AS u(id, position, description, subscription_id, item_id, product_id, quantity,
-              unit_price, amount, period_start, period_end, charge_type, pricing_model)),
+              unit_price, amount, period_start, period_end, charge_type, pricing_model,
+              discount, tax)),
+line_taxes AS (
+    INSERT INTO invoice_line_taxes (tenant_id, invoice_line_id, tax_rate_id, percentage,
+                                    amount)
+    SELECT CAST(:t AS uuid), u.line_id, u.rate_id, u.percentage, u.amount
+    FROM inv, unnest(CAST(:tax_lines AS uuid[]), CAST(:tax_rates AS uuid[]),
+                     CAST(:tax_percentages AS numeric[]), CAST(:tax_amounts AS numeric[]))
+         AS u(line_id, rate_id, percentage, amount)),
 ledger AS (
     INSERT INTO billing_ledger (tenant_id, item_id, period_start, revision, amount,
-                                invoice_id, invoice_line_id)
+                                invoice_id, invoice_line_id, discount_amount, tax_amount)
     SELECT CAST(:t AS uuid), u.item_id, u.period_start, u.revision, u.amount, inv.id,
-           u.line_id
+           u.line_id, u.discount, u.tax
     FROM inv, unnest(CAST(:items AS uuid[]), CAST(:period_keys AS date[]),
                      CAST(:revisions AS integer[]), CAST(:amounts AS numeric[]),
-                     CAST(:line_ids AS uuid[]))
-         AS u(item_id, period_start, revision, amount, line_id))
+                     CAST(:line_ids AS uuid[]), CAST(:discounts AS numeric[]),
+                     CAST(:taxes AS numeric[]))
+         AS u(item_id, period_start, revision, amount, line_id, discount, tax))
 SELECT invoice_number FROM inv
 """)
 
@@ -167,6 +183,23 @@ def owner_charges(facts: Facts, owners: Mapping[uuid.UUID, str], *, target: date
     return by_owner, errors
 
 
+async def owner_lines(state: Any, tenant_id: uuid.UUID, owners: Sequence[tuple[uuid.UUID, str]],
+                      *, target: date, custom: CustomPeriods
+                      ) -> tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]:
+    """The invoice lines of each of `owners` (id, currency): their charges
+    (`owner_charges`), discounted and taxed (`adjusted.adjust`); facts read in one
+    short read transaction, a few set-based statements per batch."""
+    ids = [o for o, _ in owners]
+    async with state.read() as conn:
+        facts = await billing_facts.load_facts(conn, tenant_id, ids, target)
+        extra = await load_adjustment_facts(conn, tenant_id, ids, facts)
+    by_owner, errors = owner_charges(facts, dict(owners), target=target, custom=custom)
+    currency = dict(owners)
+    return {owner: adjust(charges, owner=owner, facts=extra, terms=facts.terms,
+                          currency=currency[owner], custom=custom)
+            for owner, charges in by_owner.items()}, errors
+
+
 @dataclass(frozen=True)
 class Written:
     invoice_number: str
@@ -174,14 +207,24 @@ class Written:
 
 
 async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, currency: str,
-                        charges: Sequence[Charge], invoice_date: date, post: bool) -> Written:
-    """The owner's invoice with a line and a ledger entry per charge (one statement);
-    posting recomputes (or marks stale) the owner's metrics; then the run's counters.
-    Raises `Superseded`."""
-    amount = total(charges)
+                        lines: Sequence[Line], invoice_date: date, post: bool) -> Written:
+    """The owner's invoice with a line, its taxes and a ledger entry per charge (one
+    statement); posting recomputes (or marks stale) the owner's metrics; then the run's
+    counters. Raises `Superseded`."""
+    charges = [ln.charge for ln in lines]
+    sums = totals(lines)
+    amount = round_money(sums.amount, currency)
     line_ids = [new_id() for _ in charges]
+    taxed = [(line_id, t) for line_id, ln in zip(line_ids, lines, strict=True)
+             for t in ln.taxes]
     row = (await writer.conn.execute(WRITE_INVOICE, {
         **guard.params(), "owner": owner, "amount": amount, "invoice": new_id(),
+        "subtotal": round_money(sums.subtotal, currency),
+        "discount": round_money(sums.discount, currency), "tax": round_money(sums.tax, currency),
+        "discounts": [ln.discount for ln in lines], "taxes": [ln.tax for ln in lines],
+        "tax_lines": [i for i, _ in taxed], "tax_rates": [t.rate_id for _, t in taxed],
+        "tax_percentages": [t.percentage for _, t in taxed],
+        "tax_amounts": [t.amount for _, t in taxed],
         "invoice_date": invoice_date, "status": "POSTED" if post else "DRAFT",
         "currency": currency, "line_ids": line_ids, "positions": list(range(len(charges))),
         "descriptions": [c.description for c in charges],
