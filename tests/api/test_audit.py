@@ -129,6 +129,18 @@ RUNS: list[Run] = [
         'subscriptionNumber: $n, productCode: "NONE", quantity: "1", '
         'timestamp: "2026-02-04T00:00:00Z"}]) { recordId } }',
         lambda r: {"n": r["cu_subscription"]}),
+    Run("createDiscount", 'mutation { createDiscount(input: {code: "AUD10", name: "a", '
+        'type: PERCENTAGE, percentage: "10"}) { id } }', lambda r: {}),
+    Run("applyDiscount", 'mutation($n: String!) { applyDiscount(input: {subscriptionNumber: $n, '
+        'discountCode: "AUD10"}) { id } }', lambda r: {"n": r["subscription"]},
+        keep=keep("sub_discount", "applyDiscount", "id")),
+    Run("removeDiscount", 'mutation($id: ID!) { removeDiscount(subscriptionDiscountId: $id, '
+        'endDate: "2026-03-31") { id } }', lambda r: {"id": r["sub_discount"]}),
+    Run("createTaxRate", 'mutation { createTaxRate(input: {code: "AUDT", name: "t", '
+        'percentage: "19", country: "DE"}) { id } }', lambda r: {},
+        keep=keep("tax_rate", "createTaxRate", "id")),
+    Run("deactivateTaxRate", "mutation($id: ID!) { deactivateTaxRate(id: $id) { id } }",
+        lambda r: {"id": r["tax_rate"]}),
     Run("createApiKey", 'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) '
         "{ secret apiKey { id } } }", lambda r: {"i": {"scope": "READ"}},
         keep=keep("new_key", "createApiKey", "apiKey", "id")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from billgraph.context import Info
@@ -17,7 +19,9 @@ class UsageMutations:
         "stored before is reported duplicate and counted once. Recording usage takes no "
         "lock another writer to the account needs and never recomputes metrics."))
     async def record_usage(self, info: Info,
-                           records: list[UsageRecordInput]) -> list[UsageRecordResult]:
+                           records: Annotated[list[UsageRecordInput], strawberry.argument(
+                               description="The usage records, up to 10,000.")],
+                           ) -> list[UsageRecordResult]:
         # built as the service's records by UsageRecordInput's from_input hook
         data: list[metered_usage.UsageRecordInput] = records  # type: ignore[assignment]
 

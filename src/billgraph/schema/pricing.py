@@ -93,7 +93,7 @@ UsageRecordInput.__strawberry_definition__.from_input = _record_from_input  # ty
 
 @strawberry.type(description="What became of one usage record.")
 class UsageRecordResult:
-    record_id: str
+    record_id: str = strawberry.field(description="The record's recordId, as sent.")
     accepted: bool = strawberry.field(description="Stored now.")
     duplicate: bool = strawberry.field(
         description="This recordId was stored before: counted once, not an error.")
@@ -109,11 +109,11 @@ class UsageRecordResult:
 
 @strawberry.type(description="A USAGE item's service period: its usage and what it costs.")
 class UsageSummary:
-    period_start: dt.date
+    period_start: dt.date = strawberry.field(description="The service period's first day.")
     period_end: dt.date = strawberry.field(description="Inclusive.")
     quantity: Decimal = strawberry.field(
         description="The period's records aggregated by the charge's usageAggregation.")
-    record_count: int
+    record_count: int = strawberry.field(description="How many usage records the period holds.")
     amount: Decimal = strawberry.field(
         description="What that quantity costs under the charge's pricing model.")
     billed: bool = strawberry.field(description="A bill run has invoiced this period.")
@@ -126,7 +126,7 @@ class UsageSummary:
                    record_count=s.record_count, amount=s.amount, billed=s.billed,
                    subscription_id=s.subscription_id, product_id=s.product_id)
 
-    @strawberry.field
+    @strawberry.field(description="The subscription the USAGE item belongs to.")
     async def subscription(
         self, info: Info
     ) -> Annotated[Subscription, strawberry.lazy(".subscriptions")]:
@@ -135,7 +135,7 @@ class UsageSummary:
         return Subscription.from_row(
             await info.context.loaders.subscription.one(self.subscription_id))
 
-    @strawberry.field
+    @strawberry.field(description="The product of the USAGE item.")
     async def product(self, info: Info) -> Annotated[Product, strawberry.lazy(".catalog")]:
         from .catalog import load_product
 

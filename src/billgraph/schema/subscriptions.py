@@ -226,7 +226,10 @@ class Subscription(Node):
         "One summary per USAGE item and service period overlapping [from, to] "
         "(default: the current period)."))
     async def usage(self, info: Info, from_: Annotated[dt.date | None, strawberry.argument(
-            name="from")] = None, to: dt.date | None = None) -> list[UsageSummary]:
+            name="from", description="First day of the range (UTC dates).")] = None,
+                    to: Annotated[dt.date | None, strawberry.argument(
+                        description="Last day of the range, inclusive.")] = None,
+                    ) -> list[UsageSummary]:
         return await subscription_usage(info, self.row["id"], from_, to)
 
 
