@@ -24,6 +24,7 @@ from billgraph.resolvers.payments import PaymentMutations, PaymentQueries
 from billgraph.resolvers.subscriptions import SubscriptionQueries
 from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
+from billgraph.resolvers.webhooks import WebhookMutations, WebhookQueries
 from billgraph.schema.docs import describe_conventions
 from billgraph.schema.document_cache import document_cache
 from billgraph.schema.extensions import WriteScope, apply_code
@@ -32,10 +33,10 @@ from billgraph.schema.scalars import DecimalScalar
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
-                             BillRunQueries, SummaryQueries))
+                             BillRunQueries, SummaryQueries, WebhookQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
-                                    BillRunMutations))
+                                    BillRunMutations, WebhookMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 

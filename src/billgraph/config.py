@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         default=10, ge=1,
         description="Claims of one job before it is FAILED instead of run again (a job whose "
                     "worker process died this many times would otherwise be retried forever).")
+    webhook_retry_base_seconds: float = Field(
+        default=5.0, gt=0,
+        description="Webhooks: the delay before a failed delivery's first retry; each later "
+                    "retry waits 4x longer (with jitter): 8 retries over ~30 h at the default.")
+    webhook_lease_seconds: float = Field(
+        default=60.0, ge=3,
+        description="Webhooks: a claimed delivery is its process's for this long; a process "
+                    "killed mid-send leaves it to be sent again after it. A send starts "
+                    "within a third of it and its deadline is min(10 s, a third of it).")
+    webhook_allow_http: bool = Field(
+        default=False, description="Webhooks: accept http:// endpoint URLs on any host (by "
+                                   "default only https://, and http:// for loopback hosts).")
     expose_sql_count: bool = Field(
         default=False, description="Add extensions.sqlStatements to responses (benchmarks).")
     log_level: str = "INFO"

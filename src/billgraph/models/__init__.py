@@ -18,6 +18,7 @@ from .subscriptions import (
     SubscriptionSuspension,
 )
 from .tenants import ApiKey, Tenant, User
+from .webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 metadata = SQLModel.metadata
 tenant_references(metadata)
@@ -27,5 +28,6 @@ __all__ = [
     "BillingTermScheme", "ConcurrentUsageReport", "CreditMemo", "DebitMemo", "IdempotencyKey",
     "Invoice", "InvoiceLine", "Job", "MetricsStaleMark", "Order", "OrderAction", "Payment",
     "PlanCharge", "PricePlan", "Product", "Refund", "Subscription", "SubscriptionItem",
-    "SubscriptionOwner", "SubscriptionSuspension", "Tenant", "User", "metadata", "new_id",
+    "SubscriptionOwner", "SubscriptionSuspension", "Tenant", "User", "WebhookDelivery",
+    "WebhookEndpoint", "WebhookEvent", "metadata", "new_id",
 ]

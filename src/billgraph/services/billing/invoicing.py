@@ -27,6 +27,7 @@ from billgraph.services.billing.charges import Charge, ChargeError, item_charges
 from billgraph.services.billing.facts import Facts
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import ErrorCode
+from billgraph.services.webhooks import outbox
 
 MAX_ERRORS = 100  # per run; a run with more problems than this is read from its first ones
 
@@ -178,8 +179,9 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
     Raises `Superseded`."""
     amount = total(charges)
     line_ids = [new_id() for _ in charges]
+    invoice_id = new_id()
     row = (await writer.conn.execute(WRITE_INVOICE, {
-        **guard.params(), "owner": owner, "amount": amount, "invoice": new_id(),
+        **guard.params(), "owner": owner, "amount": amount, "invoice": invoice_id,
         "invoice_date": invoice_date, "status": "POSTED" if post else "DRAFT",
         "currency": currency, "line_ids": line_ids, "positions": list(range(len(charges))),
         "descriptions": [c.description for c in charges],
@@ -196,6 +198,7 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
         raise Superseded(f"bill run {guard.run_id} is no longer this worker's to bill "
                          f"account {owner}")
     if post:
+        await outbox.record(writer, "INVOICE_POSTED", [invoice_id])
         await metrics.touched(writer, [owner])
     counted = (await writer.conn.execute(COUNT_INVOICE, {**guard.params(),
                                                          "amount": amount})).first()
