@@ -65,7 +65,7 @@ async def gql(server: processes.ServerProcess, key: str, query: str,
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         body = (await http.post("/graphql", json={"query": query, "variables": variables or {}},
                                 headers={"Authorization": f"Bearer {key}"})).json()
-    assert not body.get("errors"), body
+    assert not body.get("errors"), (body, server.log()[-3000:])
     return body["data"]
 
 

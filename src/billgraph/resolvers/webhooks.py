@@ -9,6 +9,7 @@ import strawberry
 
 from billgraph.context import Info
 from billgraph.db.tx import Writer
+from billgraph.resolvers.mutations import create
 from billgraph.schema.common import PageInfo, parse_id, requested_page
 from billgraph.schema.webhooks import (
     CreateWebhookEndpointInput,
@@ -20,8 +21,7 @@ from billgraph.schema.webhooks import (
     WebhookEndpoint,
     WebhookEndpointSecret,
 )
-from billgraph.services.errors import Forbidden
-from billgraph.services.idempotency import idempotent
+from billgraph.services.errors import BillgraphError, ErrorCode
 from billgraph.services.webhooks import deliveries, endpoints
 
 # The webhook root fields, all gated by `require_webhook_scope` below: the WRITE scope
@@ -31,6 +31,12 @@ WEBHOOK_FIELDS = (
     "webhookEndpoints", "webhookDeliveries", "createWebhookEndpoint", "updateWebhookEndpoint",
     "deleteWebhookEndpoint", "rotateWebhookSecret", "redeliverWebhook",
 )
+
+
+class Forbidden(BillgraphError):
+    """The key's scope does not allow this (services/errors.py has no FORBIDDEN error yet)."""
+
+    code = ErrorCode.FORBIDDEN
 
 
 def require_webhook_scope(info: Info) -> uuid.UUID:
@@ -94,18 +100,16 @@ class WebhookMutations:
         data = _input(input)
         allow_http = info.context.state.settings.webhook_allow_http
 
-        async def work(writer: Writer) -> dict[str, str]:
-            async def create() -> dict[str, str]:
-                row = await endpoints.create_endpoint(writer, data, allow_http=allow_http)
-                return {"id": str(row["id"])}
+        async def read(endpoint_id: uuid.UUID) -> WebhookEndpointSecret:
+            async with info.context.state.read() as conn:
+                return WebhookEndpointSecret.from_row(
+                    await endpoints.get_endpoint(conn, tenant_id, endpoint_id))
 
-            return await idempotent(writer, idempotency_key, "createWebhookEndpoint",
-                                    [data.url, data.event_types, data.description], create)
-
-        endpoint_id = uuid.UUID((await info.context.state.write(tenant_id, work))["id"])
-        async with info.context.state.read() as conn:
-            row = await endpoints.get_endpoint(conn, tenant_id, endpoint_id)
-        return WebhookEndpointSecret.from_row(row)
+        return await create(info, operation="createWebhookEndpoint", key=idempotency_key,
+                            payload=lambda: [data.url, data.event_types, data.description],
+                            write=lambda w: endpoints.create_endpoint(w, data,
+                                                                      allow_http=allow_http),
+                            read=read)
 
     @strawberry.mutation(description="Change an endpoint's URL, event types, note or state.")
     async def update_webhook_endpoint(self, info: Info, id: strawberry.ID,

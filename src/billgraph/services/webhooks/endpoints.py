@@ -82,17 +82,19 @@ def check_description(description: str | None) -> str | None:
 
 
 async def create_endpoint(writer: Writer, data: EndpointInput, *,
-                          allow_http: bool) -> RowMapping:
+                          allow_http: bool) -> uuid.UUID:
+    """A new endpoint, enabled, with a fresh secret; its id."""
     assert data.url is not None and data.event_types is not None
-    return (await writer.conn.execute(
+    endpoint_id: uuid.UUID = (await writer.conn.execute(
         text("INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, "
              "enabled, secret, consecutive_failures) VALUES (:t, :id, :url, :description, "
-             ":types, true, :secret, 0) RETURNING *"),
+             ":types, true, :secret, 0) RETURNING id"),
         {"t": writer.tenant_id, "id": new_id(),
          "url": check_url(data.url, allow_http=allow_http, field="input.url"),
          "description": check_description(data.description),
          "types": check_event_types(data.event_types, "input.eventTypes"),
-         "secret": new_secret()})).mappings().one()
+         "secret": new_secret()})).scalar_one()
+    return endpoint_id
 
 
 async def get_endpoint(conn: AsyncConnection, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, *,
