@@ -61,6 +61,7 @@ class Receiver:
     delay: float = 0.0
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # of every request
     in_flight: Counter[str] = field(default_factory=Counter)
     overlaps: list[str] = field(default_factory=list)  # webhook-ids received twice at once
     _server: uvicorn.Server | None = None
@@ -86,6 +87,7 @@ class Receiver:
             if not message.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.paths.append(scope["path"])
         msg_id = headers.get("webhook-id", "")
         if self.in_flight[msg_id]:
             self.overlaps.append(msg_id)
@@ -98,8 +100,9 @@ class Receiver:
             status = self.status
         finally:
             self.in_flight[msg_id] -= 1
+        extra = [(b"location", b"/elsewhere")] if 300 <= status < 400 else []
         await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain")]})
+                    "headers": [(b"content-type", b"text/plain"), *extra]})
         await send({"type": "http.response.body", "body": b"ok" * 1000})
 
     async def start(self) -> Receiver:
