@@ -28,6 +28,7 @@ from billgraph.resolvers.subscriptions import SubscriptionQueries
 from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
 from billgraph.resolvers.usage import UsageMutations
+from billgraph.resolvers.webhooks import WebhookMutations, WebhookQueries
 from billgraph.schema.docs import describe_conventions
 from billgraph.schema.document_cache import document_cache
 from billgraph.schema.extensions import WebsocketRateLimit, apply_code
@@ -37,11 +38,12 @@ from billgraph.schema.scopes import audit_mutations
 
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
-                             BillRunQueries, SummaryQueries, AccessQueries, AdjustmentQueries))
+                             BillRunQueries, SummaryQueries, AccessQueries, AdjustmentQueries,
+                             WebhookQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
                                     BillRunMutations, UsageMutations, AccessMutations,
-                                    AdjustmentMutations))
+                                    AdjustmentMutations, WebhookMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 

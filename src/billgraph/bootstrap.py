@@ -22,6 +22,7 @@ from billgraph.workers.bill_runs import give_up_bill_run, run_bill_run_job
 from billgraph.workers.jobs import JobKind, JobKinds, job_runner
 from billgraph.workers.orders import run_order
 from billgraph.workers.refresher import metrics_refresher
+from billgraph.workers.webhooks import webhook_deliverer
 
 
 def job_kinds() -> dict[str, JobKind]:
@@ -34,9 +35,9 @@ def job_kinds() -> dict[str, JobKind]:
 
 def daemons(kinds: JobKinds | None = None) -> list[Daemon]:
     """The background daemons: the job runner (over `kinds`, default `job_kinds()`), the
-    metrics refresher and the audit trail's retention purge."""
+    metrics refresher, the audit trail's retention purge and the webhook delivery worker."""
     return [job_runner(job_kinds() if kinds is None else kinds), metrics_refresher,
-            audit_retention]
+            audit_retention, webhook_deliverer]
 
 
 def app_state(settings: Settings, *, pool_size: int, max_overflow: int,

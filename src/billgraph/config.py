@@ -77,6 +77,18 @@ class Settings(BaseSettings):
     key_usage_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often lastUsedAt of the keys used meanwhile is "
                                        "written (one statement; never a write per request).")
+    webhook_retry_base_seconds: float = Field(
+        default=5.0, gt=0,
+        description="Webhooks: the delay before a failed delivery's first retry; each later "
+                    "retry waits 4x longer (with jitter): 8 retries over ~30 h at the default.")
+    webhook_lease_seconds: float = Field(
+        default=60.0, ge=3,
+        description="Webhooks: a claimed delivery is its process's for this long; a process "
+                    "killed mid-send leaves it to be sent again after it. A send starts "
+                    "within a third of it and its deadline is min(10 s, a third of it).")
+    webhook_allow_http: bool = Field(
+        default=False, description="Webhooks: accept http:// endpoint URLs on any host (by "
+                                   "default only https://, and http:// for loopback hosts).")
     expose_sql_count: bool = Field(
         default=False, description="Add extensions.sqlStatements to responses (benchmarks).")
     log_level: str = "INFO"

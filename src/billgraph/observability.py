@@ -43,6 +43,17 @@ def count_statements(engine: AsyncEngine) -> None:
             cell[0] += 1
 
 
+# Webhook deliveries, counted by the process that sends them (the delivery worker runs in
+# `serve` and `worker`); registered in every app's registry.
+webhook_deliveries = Counter(
+    "billgraph_webhook_deliveries", "Webhook delivery tries by outcome (delivered; failed: "
+    "gave up after the last retry; retrying: failed, tried again later)", ["outcome"],
+    registry=None)
+webhook_endpoint_failures = Counter(
+    "billgraph_webhook_endpoint_failures", "Failed webhook delivery tries by endpoint",
+    ["endpoint"], registry=None)
+
+
 class Metrics:
     """One registry per app (tests run several apps in one process)."""
 
@@ -65,6 +76,14 @@ class Metrics:
         self.jobs = Gauge("billgraph_job_queue_depth", "Jobs not finished", ["status"], registry=r)
         self.bill_runs = Gauge("billgraph_bill_run_accounts_processed",
                                "Progress of running bill runs", ["bill_run"], registry=r)
+        r.register(webhook_deliveries)
+        r.register(webhook_endpoint_failures)
+        self.webhook_oldest = Gauge("billgraph_webhook_oldest_pending_seconds",
+                                    "Age of the oldest webhook delivery not yet delivered "
+                                    "(enabled endpoints)", registry=r)
+        self.webhook_failing = Gauge("billgraph_webhook_endpoint_consecutive_failures",
+                                     "Failed tries in a row of a webhook endpoint", ["endpoint"],
+                                     registry=r)
 
 
 SCRAPE = text("""
@@ -74,7 +93,10 @@ SELECT
      JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
      WHERE a.partner_account) AS stale,
   (SELECT count(*) FROM jobs WHERE status = 'PENDING') AS pending,
-  (SELECT count(*) FROM jobs WHERE status = 'RUNNING') AS running
+  (SELECT count(*) FROM jobs WHERE status = 'RUNNING') AS running,
+  (SELECT extract(epoch FROM now() - d.created_at) FROM webhook_deliveries d
+     JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
+     WHERE d.status = 'PENDING' AND e.enabled ORDER BY d.created_at LIMIT 1) AS webhook_oldest
 """)
 
 
@@ -83,6 +105,9 @@ async def metrics_endpoint(state: AppState, metrics: Metrics, request: Request) 
         row = (await conn.execute(SCRAPE)).one()
         runs = (await conn.execute(text(
             "SELECT id, accounts_processed FROM bill_runs WHERE status = 'RUNNING'"))).all()
+        failing = (await conn.execute(text(
+            "SELECT id, consecutive_failures FROM webhook_endpoints "
+            "WHERE consecutive_failures > 0"))).all()
     metrics.refresher_lag.set(float(row.lag or 0))
     metrics.stale_accounts.set(row.stale)
     metrics.jobs.labels("PENDING").set(row.pending)
@@ -90,6 +115,10 @@ async def metrics_endpoint(state: AppState, metrics: Metrics, request: Request) 
     metrics.bill_runs.clear()
     for run in runs:
         metrics.bill_runs.labels(str(run.id)).set(run.accounts_processed)
+    metrics.webhook_oldest.set(float(row.webhook_oldest or 0))
+    metrics.webhook_failing.clear()
+    for endpoint in failing:
+        metrics.webhook_failing.labels(str(endpoint.id)).set(endpoint.consecutive_failures)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -10,7 +10,7 @@ The tenant-isolation test checks the same for every refused operation of its tab
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ class Run:
     variables: Callable[[Refs], dict[str, Any]]
     accounts: Callable[[Refs], list[str]] = lambda r: []
     keep: Callable[[Refs, Any], None] = lambda r, data: None  # ids for later runs
+    prepare: Callable[[Client, Refs], Awaitable[None]] | None = None  # reads before the run
 
 
 def keep(name: str, *path: str) -> Callable[[Refs, Any], None]:
@@ -60,6 +61,12 @@ def keep(name: str, *path: str) -> Callable[[Refs, Any], None]:
         refs[name] = data
 
     return store
+
+
+async def delivery_of_the_payment(client: Client, refs: Refs) -> None:
+    """The PAYMENT_CREATED delivery of the endpoint created above (to a closed port)."""
+    page = (await client.gql("{ webhookDeliveries(first: 1) { edges { node { id } } } }"))
+    refs["delivery"] = page["webhookDeliveries"]["edges"][0]["node"]["id"]
 
 
 ONE = "1.00"
@@ -83,8 +90,19 @@ RUNS: list[Run] = [
         lambda r: {"id": r["draft"]}, lambda r: [r["customer"]]),
     Run("cancelInvoice", "mutation($id: ID!) { cancelInvoice(id: $id) { id } }",
         lambda r: {"id": r["draft"]}, lambda r: [r["customer"]]),
+    Run("createWebhookEndpoint", 'mutation { createWebhookEndpoint(input: {url: '
+        '"http://127.0.0.1:9/hook", eventTypes: [PAYMENT_CREATED]}) { endpoint { id } } }',
+        lambda r: {}, keep=keep("endpoint", "createWebhookEndpoint", "endpoint", "id")),
+    Run("updateWebhookEndpoint", 'mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: '
+        '{description: "audited"}) { id } }', lambda r: {"id": r["endpoint"]}),
+    Run("rotateWebhookSecret", "mutation($id: ID!) { rotateWebhookSecret(id: $id) "
+        "{ endpoint { id } } }", lambda r: {"id": r["endpoint"]}),
     Run("createPayment", PAY, lambda r: {"input": {"accountId": r["customer"], "amount": "9.00"}},
         lambda r: [r["customer"]], keep("new_payment", "createPayment", "id")),
+    Run("redeliverWebhook", "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }",
+        lambda r: {"id": r["delivery"]}, prepare=delivery_of_the_payment),
+    Run("deleteWebhookEndpoint", "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
+        lambda r: {"id": r["endpoint"]}),
     Run("applyPayment", APPLY_PAY,
         lambda r: {"id": r["new_payment"], "apps": app("invoiceId", r["open_invoice"], ONE)},
         lambda r: [r["customer"]]),
@@ -177,6 +195,8 @@ async def test_every_mutation_leaves_one_event(live: LiveServer) -> None:
     refs = await build_world(client, "W")
     [key] = (await client.gql("{ apiKeys { id prefix } }"))["apiKeys"]
     for run in RUNS:
+        if run.prepare is not None:
+            await run.prepare(client, refs)
         before = {e["id"] for e in await events(client)}
         response = await client.post(run.query, run.variables(refs))
         body = response.json()

@@ -82,6 +82,10 @@ class Loaders:
         return self._rows("orders", "order")
 
     @property
+    def webhook_endpoint(self) -> RowLoader:
+        return self._rows("webhook_endpoints", "webhook endpoint")
+
+    @property
     def metrics(self) -> SharedLoader[uuid.UUID, RowMapping | None]:
         """An account's stored metrics with their `stale` flag."""
         async def load(ids: Sequence[uuid.UUID]) -> list[RowMapping | None]:

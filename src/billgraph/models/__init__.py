@@ -21,6 +21,7 @@ from .subscriptions import (
 )
 from .tenants import ApiKey, Tenant, User
 from .usage import UsageRecord
+from .webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 metadata = SQLModel.metadata
 tenant_references(metadata)
@@ -32,5 +33,5 @@ __all__ = [
     "Job", "MetricsStaleMark", "Order", "OrderAction", "Payment", "PlanCharge", "PricePlan",
     "Product", "Refund", "Subscription", "SubscriptionDiscount", "SubscriptionItem",
     "SubscriptionOwner", "SubscriptionSuspension", "TaxRate", "Tenant", "UsageRecord", "User",
-    "metadata", "new_id",
+    "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "metadata", "new_id",
 ]

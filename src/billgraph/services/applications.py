@@ -25,6 +25,7 @@ from billgraph.models import new_id
 from . import metrics
 from .errors import BadUserInput, NotFound
 from .money import minor_units, round_money
+from .webhooks import outbox
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ async def refund(writer: Writer, source: Source, source_id: uuid.UUID, amount: D
              "WHERE tenant_id = :t AND id = :id"),
         {"t": writer.tenant_id, "id": source_id, "amount": amount},
     )
+    if source is PAYMENT:
+        await outbox.record(writer, "PAYMENT_REFUNDED", [source_id], [{"refundAmount": amount}])
     await metrics.touched(writer, [row["account_id"]])
 
 
@@ -234,6 +237,8 @@ async def _write(writer: Writer, source: Source, source_id: uuid.UUID,
              "WHERE tenant_id = :t AND id = :id"),
         {"t": tenant_id, "id": source_id, "delta": total},
     )
+    if source is PAYMENT and sign > 0:
+        await outbox.record(writer, "PAYMENT_APPLIED", [source_id], [outbox.applied(entries)])
     for table in ("invoices", "debit_memos"):
         changes = [(i, delta) for (t, i), delta in net.items() if t == table and delta != 0]
         if changes:

@@ -18,6 +18,7 @@ from billgraph.db.tx import Writer
 from . import metrics
 from .errors import BadUserInput, NotFound
 from .pagination import Page, PageRequest, keyset_page, keyset_pages
+from .webhooks import outbox
 
 STATUSES = ("DRAFT", "POSTED", "CANCELED")
 
@@ -99,6 +100,7 @@ async def post_invoice(writer: Writer, invoice_id: uuid.UUID) -> None:
              "WHERE tenant_id = :t AND id = :id"),
         {"t": tenant_id, "id": invoice_id},
     )
+    await outbox.record(writer, "INVOICE_POSTED", [invoice_id])
     await metrics.touched(writer, [invoice["account_id"]])
 
 
@@ -125,6 +127,7 @@ async def cancel_invoice(writer: Writer, invoice_id: uuid.UUID) -> None:
              "WHERE tenant_id = :t AND id = :id"),
         {"t": tenant_id, "id": invoice_id},
     )
+    await outbox.record(writer, "INVOICE_CANCELED", [invoice_id])
     if invoice["status"] == "POSTED":
         await metrics.touched(writer, [invoice["account_id"]])
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
+from billgraph.services.webhooks import outbox
 
 METRIC_COLUMNS = (
     "currency, balance, credit_balance, last_invoice_date, total_invoice_balance, "
@@ -95,8 +96,10 @@ async def recompute(
     ids = sorted(set(account_ids))
     if not ids:
         return []
-    result = await conn.execute(RECOMPUTE, {"tenant": tenant_id, "ids": ids})
-    return list(result.mappings())
+    rows = list((await conn.execute(RECOMPUTE, {"tenant": tenant_id, "ids": ids})).mappings())
+    await outbox.record_groups(conn, tenant_id, [outbox.Group(
+        "ACCOUNT_METRICS_UPDATED", [r["account_id"] for r in rows])])
+    return rows
 
 
 async def lock_and_recompute(

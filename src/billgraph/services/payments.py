@@ -23,6 +23,7 @@ from .applications import ApplicationInput, check_amount
 from .errors import BadUserInput, NotFound
 from .money import round_money
 from .numbers import next_number
+from .webhooks import outbox
 
 
 @dataclass
@@ -72,6 +73,7 @@ async def create_payment(writer: Writer, data: CreatePayment) -> uuid.UUID:
          "zero": round_money(Decimal(0), account["currency"]),
          "day": data.effective_date or today()},
     )).mappings().one()
+    await outbox.record(writer, "PAYMENT_CREATED", [payment["id"]])
     if data.applications:
         await applications.move(writer, applications.PAYMENT, payment, data.applications,
                                 unapply=False)
@@ -95,6 +97,7 @@ async def create_credit_memo(writer: Writer, data: CreateCreditMemo) -> uuid.UUI
          "zero": round_money(Decimal(0), account["currency"]),
          "reason": _reason(data.reason), "day": today()},
     )).mappings().one()
+    await outbox.record(writer, "CREDIT_MEMO_POSTED", [memo["id"]])
     if data.applications:
         await applications.move(writer, applications.CREDIT_MEMO, memo, data.applications,
                                 unapply=False)
@@ -117,6 +120,7 @@ async def create_debit_memo(writer: Writer, data: CreateDebitMemo) -> uuid.UUID:
          "num": await next_number(conn, "debit_memo_number_seq", "DM"), "amount": amount,
          "reason": _reason(data.reason), "day": today()},
     )
+    await outbox.record(writer, "DEBIT_MEMO_POSTED", [memo_id])
     await metrics.touched(writer, [account["id"]])
     return memo_id
 

@@ -28,6 +28,7 @@ from . import metrics
 from .errors import BadUserInput, ErrorCode
 from .money import round_money
 from .numbers import next_numbers, parse_uuid
+from .webhooks import outbox
 
 MAX_INVOICES = 1000
 NUMBER_PREFIX = "INV"
@@ -157,6 +158,8 @@ async def create_standalone_invoices(writer: Writer,
             results[draft.index] = {"errors": [{
                 "code": ErrorCode.CONFLICT.value, "field": at,
                 "message": f"{at}: invoice number {draft.number!r} is already taken"}]}
+    await outbox.record(writer, "INVOICE_POSTED",
+                        [d.id for d in drafts if d.posted and d.id in inserted])
     await metrics.touched(writer, {d.account_id for d in drafts if d.posted and d.id in inserted})
     return results
 

@@ -51,6 +51,7 @@ from billgraph.services.billing.invoicing import (
 )
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import BadUserInput, BillgraphError, ErrorCode, NotFound
+from billgraph.services.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,7 @@ class _Run:
                 {**self.guard.params(), "errors": _json(errors)})).first()
             if done is None:
                 raise Superseded(f"bill run {self.guard.run_id} is no longer running")
+            await outbox.record(writer, "BILL_RUN_COMPLETED", [self.guard.run_id])
             if self.guard.job is not None:
                 await jobs.finish(writer.conn, self.guard.job, "SUCCEEDED")
 
@@ -274,10 +276,11 @@ async def _fail(db: Database, publish: Publish, guard: RunGuard,
                 errors: list[dict[str, Any]], *, where: str = GUARD) -> None:
     """Mark the run FAILED with coded errors (the job runner fails the job)."""
     async def work(writer: Writer) -> None:
-        await writer.conn.execute(
+        failed = (await writer.conn.execute(
             text(f"UPDATE bill_runs SET status = 'FAILED', finished_at = now(), "
-                 f"errors = errors || CAST(:errors AS jsonb) WHERE {where}"),
-            {**guard.params(), "errors": _json(errors)})
+                 f"errors = errors || CAST(:errors AS jsonb) WHERE {where} RETURNING id"),
+            {**guard.params(), "errors": _json(errors)})).scalars().all()
+        await outbox.record(writer, "BILL_RUN_FAILED", failed)
 
     await db.write(guard.tenant_id, work)
     await publish(Event("bill_run", guard.tenant_id, guard.run_id))

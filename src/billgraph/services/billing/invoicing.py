@@ -31,6 +31,7 @@ from billgraph.services.billing.facts import Facts
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import ErrorCode
 from billgraph.services.money import round_money
+from billgraph.services.webhooks import outbox
 
 MAX_ERRORS = 100  # per run; a run with more problems than this is read from its first ones
 
@@ -215,10 +216,11 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
     sums = totals(lines)
     amount = round_money(sums.amount, currency)
     line_ids = [new_id() for _ in charges]
+    invoice_id = new_id()
     taxed = [(line_id, t) for line_id, ln in zip(line_ids, lines, strict=True)
              for t in ln.taxes]
     row = (await writer.conn.execute(WRITE_INVOICE, {
-        **guard.params(), "owner": owner, "amount": amount, "invoice": new_id(),
+        **guard.params(), "owner": owner, "amount": amount, "invoice": invoice_id,
         "subtotal": round_money(sums.subtotal, currency),
         "discount": round_money(sums.discount, currency), "tax": round_money(sums.tax, currency),
         "discounts": [ln.discount for ln in lines], "taxes": [ln.tax for ln in lines],
@@ -243,6 +245,7 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
         raise Superseded(f"bill run {guard.run_id} is no longer this worker's to bill "
                          f"account {owner}")
     if post:
+        await outbox.record(writer, "INVOICE_POSTED", [invoice_id])
         await metrics.touched(writer, [owner])
     counted = (await writer.conn.execute(COUNT_INVOICE, {**guard.params(),
                                                          "amount": amount})).first()

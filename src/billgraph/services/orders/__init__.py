@@ -18,6 +18,7 @@ from billgraph.services import metrics
 from billgraph.services.accounts import check_number
 from billgraph.services.errors import BadUserInput, NotFound
 from billgraph.services.numbers import parse_uuid
+from billgraph.services.webhooks import outbox
 
 from . import lookup
 from .actions import OrderActions
@@ -74,6 +75,7 @@ async def create_order(writer: Writer, order: OrderInput,
         raise NotFound("account", order.account_id, field="accountId")
     applied = OrderActions(order, found, order_date).apply()
     order_id = await write_order(writer, number, order_date, account_id, applied)
+    await outbox.order_created(writer, order_id, applied)
     await metrics.touched(writer, applied.touched | {account_id})
     return order_id
 
