@@ -17,6 +17,7 @@ from billgraph.resolvers.accounts import AccountMutations, AccountQueries
 from billgraph.resolvers.bill_runs import BillRunMutations, BillRunQueries
 from billgraph.resolvers.catalog import CatalogMutations, CatalogQueries
 from billgraph.resolvers.events import EventSubscriptions
+from billgraph.resolvers.hierarchy import HierarchyMutations
 from billgraph.resolvers.invoices import InvoiceMutations, InvoiceQueries
 from billgraph.resolvers.jobs import JobQueries
 from billgraph.resolvers.orders import OrderMutations, OrderQueries
@@ -35,7 +36,7 @@ Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, Pay
                              BillRunQueries, SummaryQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
-                                    BillRunMutations))
+                                    BillRunMutations, HierarchyMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 

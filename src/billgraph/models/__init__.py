@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from ._base import new_id
 from .accounts import Account, AccountMetrics, MetricsStaleMark
 from .catalog import BillingTermScheme, PlanCharge, PricePlan, Product
+from .hierarchy import HierarchyMetrics, HierarchyStaleMark
 from .idempotency import IdempotencyKey
 from .invoices import BillingLedgerEntry, BillRun, Invoice, InvoiceLine
 from .orders import Job, Order, OrderAction
@@ -24,7 +25,8 @@ tenant_references(metadata)
 
 __all__ = [
     "Account", "AccountMetrics", "ApiKey", "Application", "BillRun", "BillingLedgerEntry",
-    "BillingTermScheme", "ConcurrentUsageReport", "CreditMemo", "DebitMemo", "IdempotencyKey",
+    "BillingTermScheme", "ConcurrentUsageReport", "CreditMemo", "DebitMemo", "HierarchyMetrics",
+    "HierarchyStaleMark", "IdempotencyKey",
     "Invoice", "InvoiceLine", "Job", "MetricsStaleMark", "Order", "OrderAction", "Payment",
     "PlanCharge", "PricePlan", "Product", "Refund", "Subscription", "SubscriptionItem",
     "SubscriptionOwner", "SubscriptionSuspension", "Tenant", "User", "metadata", "new_id",

@@ -13,6 +13,7 @@ from sqlalchemy import RowMapping
 from billgraph.context import Info
 from billgraph.services.errors import NotFound
 
+from . import hierarchy
 from .common import Node, PageInfo, requested_page
 from .enums import AccountStatus
 from .subscriptions import account_subscriptions
@@ -89,6 +90,7 @@ class Account(Node):
     status: AccountStatus = strawberry.field(description="ACTIVE or CANCELED.")
     created_at: dt.datetime
     updated_at: dt.datetime
+    parent_account_id: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Account:
@@ -97,7 +99,19 @@ class Account(Node):
             name=row["name"], currency=row["currency"], bill_cycle_day=row["bill_cycle_day"],
             partner_account=row["partner_account"], status=AccountStatus(row["status"]),
             created_at=row["created_at"], updated_at=row["updated_at"],
+            parent_account_id=row["parent_account_id"],
         )
+
+    parent_account = strawberry.field(
+        resolver=hierarchy.parent_account, description="The account above this one, if any.")
+    children = strawberry.field(
+        resolver=hierarchy.children, description="The accounts directly under this one.")
+    ancestors = strawberry.field(
+        resolver=hierarchy.ancestors, description="The accounts above this one, nearest first.")
+    depth = strawberry.field(
+        resolver=hierarchy.depth, description="0 for an account without a parent.")
+    hierarchy_metrics = strawberry.field(resolver=hierarchy.hierarchy_metrics, description=(
+        "Roll-ups of the metrics of this account and all its descendants, one per currency."))
 
     @strawberry.field(description="The account's metrics (see AccountMetrics).")
     async def metrics(self, info: Info) -> AccountMetrics:
@@ -145,6 +159,10 @@ class AccountFilter:
     name_contains: str | None = strawberry.field(
         default=None, description=(
         "Only accounts whose name contains this text (case-insensitive)."))
+    parent_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only the accounts directly under this account.")
+    descendant_of: strawberry.ID | None = strawberry.field(
+        default=None, description="Only the accounts anywhere under this account.")
 
 
 @strawberry.input(description="A new account.")
@@ -157,6 +175,8 @@ class CreateAccountInput:
     bill_cycle_day: int | None = strawberry.field(default=None, description="1–31, default 1.")
     partner_account: bool | None = strawberry.field(
         default=None, description="Flag as a partner account (default false).")
+    parent_account_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Place the account under this one (same tenant, at most 5 levels)."))
 
 
 @strawberry.input(description="Changes to an account; omitted fields stay as they are.")
@@ -167,3 +187,8 @@ class UpdateAccountInput:
     partner_account: bool | None = strawberry.field(
         default=None, description="Flag or unflag as a partner account (like setPartner).")
     status: AccountStatus | None = strawberry.field(default=None, description="ACTIVE or CANCELED.")
+    parent_account_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Move the account, with its whole subtree, under this one (no cycles, at most 5 "
+        "levels)."))
+    detach_from_parent: bool | None = strawberry.field(
+        default=None, description="true: make the account (and its subtree) a top-level one.")
