@@ -158,7 +158,7 @@ SELECT m.account_id, m.currency, 1, m.balance, m.credit_balance, m.total_invoice
            SELECT 1 FROM metrics_stale_marks s
            WHERE s.tenant_id = :t AND s.account_id = m.account_id)
 FROM asked JOIN account_metrics m ON m.tenant_id = :t AND m.account_id = asked.account_id
-LEFT JOIN holders USING (account_id)
+LEFT JOIN holders ON holders.account_id = asked.account_id
 WHERE asked.account_id NOT IN (SELECT account_id FROM computed)
 ORDER BY 1, 2
 """)
