@@ -27,7 +27,7 @@ from .harness import Bench, Report, Server, append_results, bench_database, mach
 # name → module of this package with `async def run(bench)`, in the order they run;
 # refresh measures the account the invoices benchmark filled
 SCENARIOS = {"orders": "orders", "invoices": "invoices", "refresh": "refresh",
-             "bill_runs": "bill_run_api", "reads": "reads"}
+             "bill_runs": "bill_run_api", "reads": "reads", "hierarchy": "hierarchy"}
 
 
 async def run_all(url: str, names: list[str], report: Report) -> None:

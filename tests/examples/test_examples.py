@@ -146,3 +146,25 @@ async def test_live_dashboard_prints_each_change(live: LiveServer) -> None:
     assert "stale false" in events[0]
     assert f" {number} (partner, Watched): creditBalance " in events[1]
     assert " -> " in events[1]
+
+
+async def test_distributor_hierarchy(live: LiveServer) -> None:
+    lines = await example(live, "distributor_hierarchy.py")
+    assert line(lines, "distributor ").endswith("over 2 resellers and 6 end users")
+    # USD: 3 + 2 end users × 100.00 = 500.00, × 32.00 MRR = 160.00; 1 + 2 + 5 = 8 accounts
+    assert ("Distributor (depth 0): USD 8 accounts, balance 500.00, contractedMrr 160.00, "
+            "stale=false") in lines
+    assert "Distributor (depth 0): EUR 1 accounts, balance 80.00, contractedMrr 0.00, " \
+           "stale=false" in lines
+    # Reseller 1: itself + 3 end users = 4, 300.00, 96.00; Reseller 2: itself + 2 = 3
+    assert ("  Reseller 1 (depth 1): USD 4 accounts, balance 300.00, contractedMrr 96.00, "
+            "stale=false") in lines
+    assert ("  Reseller 2 (depth 1): USD 3 accounts, balance 200.00, contractedMrr 64.00, "
+            "stale=false") in lines
+    assert "    End user 1.1 (depth 2) < Reseller 1 < Distributor" in lines
+
+
+async def test_distributor_hierarchy_rolled_up_by_the_refresher(live: LiveServer) -> None:
+    lines = await example(live, "distributor_hierarchy.py", "--wait", "--interval", "1")
+    assert ("Distributor (depth 0): USD 8 accounts, balance 500.00, contractedMrr 160.00, "
+            "stale=false") in lines
