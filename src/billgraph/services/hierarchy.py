@@ -28,7 +28,7 @@ from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
 from .errors import BadUserInput, NotFound
-from .pagination import Page, PageRequest, encode_cursor
+from .pagination import Page, PageRequest, keyset_pages
 
 LEVELS = 5  # distributor → reseller → ... : depth 0 to LEVELS - 1
 FIELD = "parentAccountId"
@@ -49,25 +49,15 @@ WHERE up.distance > 0
 ORDER BY up.start_id, up.distance
 """)
 
-HEIGHT = text(f"""
-WITH RECURSIVE down(id, level) AS (
-    SELECT id, 0 FROM accounts WHERE tenant_id = :t AND id = :id
-    UNION ALL
-    SELECT c.id, d.level + 1 FROM down d
-    JOIN accounts c ON c.tenant_id = :t AND c.parent_account_id = d.id
-    WHERE d.level < {GUARD})
-SELECT max(level) FROM down
-""")
-
-DESCENDANTS = f"""
-WITH RECURSIVE down(id, level) AS (
+# an account and everything under it, with its level below the account (:root)
+DOWN = f"""down(id, level) AS (
     SELECT id, 0 FROM accounts WHERE tenant_id = :t AND id = :root
     UNION ALL
     SELECT c.id, d.level + 1 FROM down d
     JOIN accounts c ON c.tenant_id = :t AND c.parent_account_id = d.id
-    WHERE d.level < {GUARD})
-SELECT id FROM down WHERE level > 0
-"""
+    WHERE d.level < {GUARD})"""
+HEIGHT = text(f"WITH RECURSIVE {DOWN} SELECT max(level) FROM down")
+DESCENDANTS = f"WITH RECURSIVE {DOWN} SELECT id FROM down WHERE level > 0"
 
 
 async def lock_placements(conn: AsyncConnection, tenant_id: uuid.UUID, *, shared: bool) -> None:
@@ -101,7 +91,7 @@ async def _check_placement(conn: AsyncConnection, tenant_id: uuid.UUID,
     if any(row["id"] == account_id for row in chain):
         raise BadUserInput(FIELD, f"account {parent_id} is a descendant of this account: "
                                   "the move would make a cycle")
-    height = (await conn.execute(HEIGHT, {"t": tenant_id, "id": account_id})).scalar() or 0
+    height = (await conn.execute(HEIGHT, {"t": tenant_id, "root": account_id})).scalar() or 0
     levels = len(chain) + 1 + height + 1  # the parent's chain, the parent, the subtree
     if levels > LEVELS:
         raise BadUserInput(FIELD, f"a hierarchy has at most {LEVELS} levels; under {parent_id} "
@@ -170,24 +160,7 @@ async def children_pages(conn: AsyncConnection, tenant_id: uuid.UUID,
                          parent_ids: Sequence[uuid.UUID],
                          page: PageRequest) -> dict[uuid.UUID, Page[RowMapping]]:
     """The same page of children of each account, oldest first, in two statements."""
-    params = {"t": tenant_id, "ids": list(parent_ids), "after": page.after,
-              "limit": page.first + 1}
-    totals = {parent: count for parent, count in await conn.execute(text(
-        "SELECT parent_account_id, count(*) FROM accounts WHERE tenant_id = :t "
-        "AND parent_account_id = ANY(CAST(:ids AS uuid[])) GROUP BY parent_account_id"), params)}
-    rows: dict[uuid.UUID, list[RowMapping]] = {i: [] for i in parent_ids}
-    for row in (await conn.execute(text(
-            "SELECT c.* FROM unnest(CAST(:ids AS uuid[])) AS p(id) CROSS JOIN LATERAL ("
-            "SELECT * FROM accounts WHERE tenant_id = :t AND parent_account_id = p.id "
-            "AND (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
-            "ORDER BY id LIMIT :limit) c"), params)).mappings():
-        rows[row["parent_account_id"]].append(row)
-    pages = {}
-    for parent in parent_ids:
-        items = rows[parent][: page.first]
-        pages[parent] = Page(items, [encode_cursor(r["id"]) for r in items],
-                             len(rows[parent]) > page.first, totals.get(parent, 0))
-    return pages
+    return await keyset_pages(conn, tenant_id, "accounts", "parent_account_id", parent_ids, page)
 
 
 async def check_exists(conn: AsyncConnection, tenant_id: uuid.UUID, account_id: uuid.UUID,

@@ -14,7 +14,9 @@ import contextlib
 import logging
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from billgraph.db.tx import RETRYABLE_SQLSTATES, sqlstate
 from billgraph.services import rollups
 from billgraph.state import AppState
 from billgraph.workers import DAEMONS
@@ -32,9 +34,15 @@ async def refresh_due_hierarchies(state: AppState) -> int:
         async with state.engine.connect() as conn:
             roots = await rollups.due_roots(conn, tenant_id)
         for root_id in roots:
-            async with state.engine.begin() as conn:
-                await conn.execute(text(f"SET LOCAL lock_timeout = {SETTLE_LOCK_TIMEOUT_MS}"))
-                covered_at = await rollups.settle(conn, tenant_id, root_id)
+            try:
+                async with state.engine.begin() as conn:
+                    await conn.execute(text(f"SET LOCAL lock_timeout = {SETTLE_LOCK_TIMEOUT_MS}"))
+                    covered_at = await rollups.settle(conn, tenant_id, root_id)
+            except DBAPIError as error:
+                if sqlstate(error) not in RETRYABLE_SQLSTATES:
+                    raise
+                log.info("roll-up of %s postponed: members busy (%s)", root_id, sqlstate(error))
+                continue  # still due: the next tick tries again
             async with state.engine.begin() as conn:
                 if await rollups.refresh_if_due(conn, tenant_id, root_id, covered_at):
                     refreshed += 1
