@@ -77,13 +77,17 @@ async def main(args: argparse.Namespace) -> int:
         if args.wait:
             await api(SETTINGS, s=args.interval)
             print(f"waiting for the refresher (interval {args.interval} s)")
-            while True:
+            deadline = asyncio.get_running_loop().time() + 10 * args.interval + 30
+            while asyncio.get_running_loop().time() < deadline:
                 tree = (await api(TREE, id=distributor["id"]))["account"]
-                if tree["hierarchyMetrics"] and not any(
-                        r["stale"] for r in tree["hierarchyMetrics"]) and \
-                        tree["hierarchyMetrics"][0]["accountCount"] > 1:
+                rows = tree["hierarchyMetrics"]
+                counted = sum(r["accountCount"] for r in rows)  # every account, once
+                if counted == 3 + len(users) + 1 and not any(r["stale"] for r in rows):
                     break
                 await asyncio.sleep(0.5)
+            else:
+                print("the refresher did not roll the hierarchy up in time")
+                return 1
         else:
             await api(REFRESH, id=distributor["id"])
         tree = (await api(TREE, id=distributor["id"]))["account"]
