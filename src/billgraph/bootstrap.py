@@ -18,6 +18,7 @@ from billgraph.services.billing import bill_runs
 from billgraph.state import AppState
 from billgraph.workers import Daemon, Workers
 from billgraph.workers.bill_runs import give_up_bill_run, run_bill_run_job
+from billgraph.workers.hierarchy_refresher import hierarchy_refresher
 from billgraph.workers.jobs import JobKind, JobKinds, job_runner
 from billgraph.workers.orders import run_order
 from billgraph.workers.refresher import metrics_refresher
@@ -32,9 +33,10 @@ def job_kinds() -> dict[str, JobKind]:
 
 
 def daemons(kinds: JobKinds | None = None) -> list[Daemon]:
-    """The background daemons: the job runner (over `kinds`, default `job_kinds()`) and the
-    metrics refresher."""
-    return [job_runner(job_kinds() if kinds is None else kinds), metrics_refresher]
+    """The background daemons: the job runner (over `kinds`, default `job_kinds()`), the
+    metrics refresher and the roll-up refresher of account hierarchies."""
+    return [job_runner(job_kinds() if kinds is None else kinds), metrics_refresher,
+            hierarchy_refresher]
 
 
 def app_state(settings: Settings, *, pool_size: int, max_overflow: int,

@@ -10,12 +10,13 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, ForeignKeyConstraint, Index
+from sqlalchemy import DateTime, ForeignKeyConstraint, Index, Text
 from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
 from ._base import id_key, money
+from .accounts import Account
 
 
 class HierarchyMetrics(SQLModel, table=True):
@@ -31,7 +32,7 @@ class HierarchyMetrics(SQLModel, table=True):
 
     tenant_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), primary_key=True)
     account_id: uuid.UUID = Field(sa_type=UUID(as_uuid=True), primary_key=True)
-    currency: str = Field(primary_key=True)
+    currency: str = Field(sa_type=Text, primary_key=True)
     account_count: int = Field(nullable=False)
     balance: Decimal = money()
     credit_balance: Decimal = money()
@@ -61,3 +62,8 @@ class HierarchyStaleMark(SQLModel, table=True):
 
 Index("hierarchy_stale_marks_account", HierarchyStaleMark.__table__.c.tenant_id,  # type: ignore[attr-defined]
       HierarchyStaleMark.__table__.c.account_id)  # type: ignore[attr-defined]
+
+# the parent: a composite self-reference, so never an account of another tenant
+Account.__table__.append_constraint(ForeignKeyConstraint(  # type: ignore[attr-defined]
+    ["tenant_id", "parent_account_id"], ["accounts.tenant_id", "accounts.id"],
+    name="accounts_parent_account_id_fkey"))

@@ -6,7 +6,6 @@ import strawberry
 
 from billgraph.context import Info
 from billgraph.db.tx import Writer
-from billgraph.loaders import hierarchy as loaders
 from billgraph.schema.common import parse_id
 from billgraph.schema.hierarchy import HierarchyMetrics
 from billgraph.services import rollups
@@ -29,5 +28,5 @@ class HierarchyMutations:
             await rollups.refresh_now(writer.conn, writer.tenant_id, root)
 
         await info.context.state.write(info.context.tenant_id, work)
-        rows = await loaders.rollups_of(info.context.loaders).load(uid)
+        rows = await info.context.loaders.hierarchy_metrics.load(uid)
         return [HierarchyMetrics.from_row(row) for row in rows]

@@ -1,6 +1,6 @@
 """Account hierarchies (SPEC §15): the roll-up type and the Account fields of a tree.
 
-Field resolvers only call loaders (billgraph.loaders.hierarchy).
+Field resolvers only call loaders (ancestors, child_account_pages, hierarchy_metrics).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import strawberry
 from sqlalchemy import RowMapping
 
 from billgraph.context import Info
-from billgraph.loaders import hierarchy as loaders
 
 from .common import PageInfo, requested_page
 
@@ -64,7 +63,7 @@ async def parent_account(root: Any, info: Info) -> AccountRef | None:
 
     if root.parent_account_id is None:
         return None
-    row = await info.context.loaders.row("accounts").load(root.parent_account_id)
+    row = await info.context.loaders.account.load(root.parent_account_id)
     return Account.from_row(row) if row is not None else None
 
 
@@ -74,7 +73,7 @@ async def children(root: Any, info: Info, first: int | None = None,
     from .accounts import Account, AccountConnection, AccountEdge
 
     page = requested_page(info, first, after)
-    result = await loaders.children(info.context.loaders).load((_id(root), page))
+    result = await info.context.loaders.child_account_pages.load((_id(root), page))
     return AccountConnection(
         edges=[AccountEdge(cursor=c, node=Account.from_row(r))
                for r, c in zip(result.items, result.cursors, strict=True)],
@@ -85,7 +84,7 @@ async def ancestors(root: Any, info: Info) -> list[AccountRef]:
     """Account.ancestors, nearest first (batched)."""
     from .accounts import Account
 
-    rows = await loaders.ancestors(info.context.loaders).load(_id(root))
+    rows = await info.context.loaders.ancestors.load(_id(root))
     return [Account.from_row(row) for row in rows]
 
 
@@ -93,10 +92,10 @@ async def depth(root: Any, info: Info) -> int:
     """Account.depth: 0 without a parent (the ancestors loader counts them)."""
     if root.parent_account_id is None:
         return 0
-    return len(await loaders.ancestors(info.context.loaders).load(_id(root)))
+    return len(await info.context.loaders.ancestors.load(_id(root)))
 
 
 async def hierarchy_metrics(root: Any, info: Info) -> list[HierarchyMetrics]:
     """Account.hierarchyMetrics: one row per currency under it, itself included."""
-    rows = await loaders.rollups_of(info.context.loaders).load(_id(root))
+    rows = await info.context.loaders.hierarchy_metrics.load(_id(root))
     return [HierarchyMetrics.from_row(row) for row in rows]

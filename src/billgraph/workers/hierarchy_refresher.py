@@ -19,7 +19,6 @@ from sqlalchemy.exc import DBAPIError
 from billgraph.db.tx import RETRYABLE_SQLSTATES, sqlstate
 from billgraph.services import rollups
 from billgraph.state import AppState
-from billgraph.workers import DAEMONS
 
 log = logging.getLogger(__name__)
 SETTLE_LOCK_TIMEOUT_MS = 2000
@@ -57,6 +56,3 @@ async def hierarchy_refresher(state: AppState, stopping: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), state.settings.worker_tick_seconds)
 
-
-if hierarchy_refresher not in DAEMONS:
-    DAEMONS.append(hierarchy_refresher)
