@@ -28,7 +28,7 @@ from .harness import Bench, Report, Server, append_results, bench_database, mach
 # refresh measures the account the invoices benchmark filled
 SCENARIOS = {"orders": "orders", "invoices": "invoices", "refresh": "refresh",
              "bill_runs": "bill_run_api", "reads": "reads", "usage": "usage", "audit": "audit",
-             "webhooks": "webhooks"}
+             "webhooks": "webhooks", "hierarchy": "hierarchy"}
 
 
 async def run_all(url: str, names: list[str], report: Report) -> None:

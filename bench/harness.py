@@ -400,8 +400,8 @@ def fmt_seconds(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-SEED = """
-WITH plan AS (
+# plan FLEET of tenant $1 and its charges of the products {products} (a SQL condition)
+FLEET_CTES = """plan AS (
     SELECT p.id AS plan_id, s.id AS scheme_id FROM price_plans p
     JOIN billing_term_schemes s ON s.tenant_id = p.tenant_id AND s.code = 'DEFAULT'
     WHERE p.tenant_id = $1 AND p.code = 'FLEET'),
@@ -410,7 +410,9 @@ charges AS (
            CASE c.price_period WHEN 'QUARTERLY' THEN c.price / 3 ELSE c.price END AS mrr
     FROM plan_charges c JOIN plan ON c.price_plan_id = plan.plan_id
     JOIN products pr ON pr.tenant_id = c.tenant_id AND pr.id = c.product_id
-    WHERE c.tenant_id = $1 AND pr.code = ANY($6::text[])),
+    WHERE c.tenant_id = $1 AND {products})"""
+
+SEED = "WITH " + FLEET_CTES.format(products="pr.code = ANY($6::text[])") + """,
 sub AS (
     INSERT INTO subscriptions (tenant_id, id, subscription_number, owner_account_id,
         invoice_owner_account_id, status, start_date, price_plan_id, scheme_id,

@@ -20,6 +20,7 @@ from billgraph.resolvers.adjustments import AdjustmentMutations, AdjustmentQueri
 from billgraph.resolvers.bill_runs import BillRunMutations, BillRunQueries
 from billgraph.resolvers.catalog import CatalogMutations, CatalogQueries
 from billgraph.resolvers.events import EventSubscriptions
+from billgraph.resolvers.hierarchy import HierarchyMutations
 from billgraph.resolvers.invoices import InvoiceMutations, InvoiceQueries
 from billgraph.resolvers.jobs import JobQueries
 from billgraph.resolvers.orders import OrderMutations, OrderQueries
@@ -43,7 +44,7 @@ Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, Pay
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
                                     BillRunMutations, UsageMutations, AccessMutations,
-                                    AdjustmentMutations, WebhookMutations))
+                                    AdjustmentMutations, WebhookMutations, HierarchyMutations))
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscriptions,))
 
 

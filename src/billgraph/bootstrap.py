@@ -19,6 +19,7 @@ from billgraph.state import AppState
 from billgraph.workers import Daemon, Workers
 from billgraph.workers.access import audit_retention
 from billgraph.workers.bill_runs import give_up_bill_run, run_bill_run_job
+from billgraph.workers.hierarchy_refresher import hierarchy_refresher
 from billgraph.workers.jobs import JobKind, JobKinds, job_runner
 from billgraph.workers.orders import run_order
 from billgraph.workers.refresher import metrics_refresher
@@ -35,9 +36,10 @@ def job_kinds() -> dict[str, JobKind]:
 
 def daemons(kinds: JobKinds | None = None) -> list[Daemon]:
     """The background daemons: the job runner (over `kinds`, default `job_kinds()`), the
-    metrics refresher, the audit trail's retention purge and the webhook delivery worker."""
+    metrics refresher, the audit trail's retention purge, the webhook delivery worker and the
+    roll-up refresher of account hierarchies."""
     return [job_runner(job_kinds() if kinds is None else kinds), metrics_refresher,
-            audit_retention, webhook_deliverer]
+            audit_retention, webhook_deliverer, hierarchy_refresher]
 
 
 def app_state(settings: Settings, *, pool_size: int, max_overflow: int,

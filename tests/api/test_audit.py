@@ -159,6 +159,8 @@ RUNS: list[Run] = [
         keep=keep("tax_rate", "createTaxRate", "id")),
     Run("deactivateTaxRate", "mutation($id: ID!) { deactivateTaxRate(id: $id) { id } }",
         lambda r: {"id": r["tax_rate"]}),
+    Run("refreshHierarchyMetrics", "mutation($id: ID!) { refreshHierarchyMetrics(accountId: $id) "
+        "{ currency } }", lambda r: {"id": r["customer"]}, lambda r: [r["customer"]]),
     Run("createApiKey", 'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) '
         "{ secret apiKey { id } } }", lambda r: {"i": {"scope": "READ"}},
         keep=keep("new_key", "createApiKey", "apiKey", "id")),

@@ -170,3 +170,25 @@ async def test_fleet_usage(live: LiveServer) -> None:
     assert line(lines, "reseller after the bill run ").startswith(
         "reseller after the bill run A")
     assert "balance 1601.00 USD" in line(lines, "reseller after the bill run ")
+
+
+async def test_distributor_hierarchy(live: LiveServer) -> None:
+    lines = await example(live, "distributor_hierarchy.py")
+    assert line(lines, "distributor ").endswith("over 2 resellers and 6 end users")
+    # USD: 3 + 2 end users × 100.00 = 500.00, × 32.00 MRR = 160.00; 1 + 2 + 5 = 8 accounts
+    assert ("Distributor (depth 0): USD 8 accounts, balance 500.00, contractedMrr 160.00, "
+            "stale=false") in lines
+    assert "Distributor (depth 0): EUR 1 accounts, balance 80.00, contractedMrr 0.00, " \
+           "stale=false" in lines
+    # Reseller 1: itself + 3 end users = 4, 300.00, 96.00; Reseller 2: itself + 2 = 3
+    assert ("  Reseller 1 (depth 1): USD 4 accounts, balance 300.00, contractedMrr 96.00, "
+            "stale=false") in lines
+    assert ("  Reseller 2 (depth 1): USD 3 accounts, balance 200.00, contractedMrr 64.00, "
+            "stale=false") in lines
+    assert "    End user 1.1 (depth 2) < Reseller 1 < Distributor" in lines
+
+
+async def test_distributor_hierarchy_rolled_up_by_the_refresher(live: LiveServer) -> None:
+    lines = await example(live, "distributor_hierarchy.py", "--wait", "--interval", "1")
+    assert ("Distributor (depth 0): USD 8 accounts, balance 500.00, contractedMrr 160.00, "
+            "stale=false") in lines

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import RowMapping
 
-from billgraph.services import invoices, metered_usage, metrics, subscriptions
+from billgraph.services import hierarchy, invoices, metered_usage, metrics, rollups, subscriptions
 
 from .base import ChildrenLoader, PageKey, PageLoader, Read, RowLoader, SharedLoader
 
@@ -174,3 +174,30 @@ class Loaders:
         """(account id, page) → a page of the invoices it owns."""
         return self._get("invoice_pages", lambda: PageLoader(
             self.read, self.tenant_id, invoices.pages_by_account))
+
+    @property
+    def child_account_pages(self) -> PageLoader:
+        """(account id, page) → a page of the accounts directly under it."""
+        return self._get("child_account_pages", lambda: PageLoader(
+            self.read, self.tenant_id, hierarchy.children_pages))
+
+    # ------------------------------------------------------------- account hierarchies
+    @property
+    def ancestors(self) -> SharedLoader[uuid.UUID, list[RowMapping]]:
+        """An account's ancestors' rows, nearest first (one recursive statement per batch)."""
+        async def load(ids: Sequence[uuid.UUID]) -> list[list[RowMapping]]:
+            async with self.read() as conn:
+                found = await hierarchy.ancestors(conn, self.tenant_id, ids)
+            return [found.get(i, []) for i in ids]
+
+        return self._get("ancestors", lambda: SharedLoader(load_fn=load))
+
+    @property
+    def hierarchy_metrics(self) -> SharedLoader[uuid.UUID, list[RowMapping]]:
+        """An account's roll-ups (one row per currency) with their `stale` flag."""
+        async def load(ids: Sequence[uuid.UUID]) -> list[list[RowMapping]]:
+            async with self.read() as conn:
+                found = await rollups.load(conn, self.tenant_id, ids)
+            return [found.get(i, []) for i in ids]
+
+        return self._get("hierarchy_metrics", lambda: SharedLoader(load_fn=load))

@@ -28,6 +28,8 @@ class Account(SQLModel, table=True):
     bill_cycle_day: int = Field(default=1, nullable=False)
     partner_account: bool = Field(default=False, nullable=False)
     status: str = text("ACTIVE")
+    parent_account_id: uuid.UUID | None = Field(default=None, sa_type=UUID(as_uuid=True),
+                                                nullable=True)
     created_at: datetime = server_now()
     updated_at: datetime = server_now()
     billing_country: str | None = text(nullable=True)  # ISO 3166-1 alpha-2; None: no address
@@ -84,4 +86,6 @@ class MetricsStaleMark(SQLModel, table=True):
 
 Index("metrics_stale_marks_account", MetricsStaleMark.__table__.c.tenant_id,  # type: ignore[attr-defined]
       MetricsStaleMark.__table__.c.account_id, MetricsStaleMark.__table__.c.marked_at)  # type: ignore[attr-defined]
+Index("accounts_parent", Account.__table__.c.tenant_id, Account.__table__.c.parent_account_id,  # type: ignore[attr-defined]
+      postgresql_where=sql("parent_account_id IS NOT NULL"))
 Index("accounts_partner", Account.__table__.c.tenant_id, Account.__table__.c.partner_account)  # type: ignore[attr-defined]

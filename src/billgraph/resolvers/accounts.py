@@ -36,6 +36,10 @@ def tax_profile(address: BillingAddressInput | None,
         tax_exempt=exempt)
 
 
+def _optional_id(value: strawberry.ID | None, field: str) -> uuid.UUID | None:
+    return parse_id(value, "account", field) if value is not None else None
+
+
 async def fetch_account(info: Info, account_id: uuid.UUID, field: str = "id") -> Account:
     async with info.context.state.read() as conn:
         row = await accounts.get_account(conn, info.context.tenant_id, account_id, field=field)
@@ -68,6 +72,10 @@ class AccountQueries:
             partner_account=filter.partner_account if filter else None,
             status=filter.status.value if filter and filter.status else None,
             name_contains=filter.name_contains if filter else None,
+            parent_account_id=_optional_id(filter.parent_account_id if filter else None,
+                                           "filter.parentAccountId"),
+            descendant_of=_optional_id(filter.descendant_of if filter else None,
+                                       "filter.descendantOf"),
         )
         async with info.context.state.read() as conn:
             result = await accounts.list_accounts(conn, info.context.tenant_id, page, filters)
@@ -92,7 +100,8 @@ class AccountMutations:
                              idempotency_key: str | None = None) -> Account:
         data = accounts.CreateAccount(
             name=input.name, account_number=input.account_number, currency=input.currency,
-            bill_cycle_day=input.bill_cycle_day, partner_account=input.partner_account)
+            bill_cycle_day=input.bill_cycle_day, partner_account=input.partner_account,
+            parent_account_id=_optional_id(input.parent_account_id, "parentAccountId"))
         tax = tax_profile(input.billing_address, input.tax_exempt)
 
         async def write(writer: Writer) -> uuid.UUID:
@@ -117,7 +126,9 @@ class AccountMutations:
         data = accounts.UpdateAccount(
             name=input.name, bill_cycle_day=input.bill_cycle_day,
             partner_account=input.partner_account,
-            status=input.status.value if input.status else None)
+            status=input.status.value if input.status else None,
+            parent_account_id=_optional_id(input.parent_account_id, "parentAccountId"),
+            detach_from_parent=input.detach_from_parent)
 
         tax = tax_profile(input.billing_address, input.tax_exempt)
 

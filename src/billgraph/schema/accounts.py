@@ -13,6 +13,7 @@ from sqlalchemy import RowMapping
 from billgraph.context import Info
 from billgraph.services.errors import NotFound
 
+from . import hierarchy
 from .adjustments import BillingAddress, BillingAddressInput
 from .common import Node, PageInfo, requested_page
 from .enums import AccountStatus
@@ -93,6 +94,7 @@ class Account(Node):
     billing_address: BillingAddress | None = strawberry.field(
         description="Where it is billed; null: no address, so its invoices carry no tax.")
     tax_exempt: bool = strawberry.field(description="Tax-exempt: its invoices carry no tax.")
+    parent_account_id: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Account:
@@ -102,7 +104,19 @@ class Account(Node):
             partner_account=row["partner_account"], status=AccountStatus(row["status"]),
             created_at=row["created_at"], updated_at=row["updated_at"],
             billing_address=BillingAddress.of(row), tax_exempt=bool(row.get("tax_exempt")),
+            parent_account_id=row["parent_account_id"],
         )
+
+    parent_account = strawberry.field(
+        resolver=hierarchy.parent_account, description="The account above this one, if any.")
+    children = strawberry.field(
+        resolver=hierarchy.children, description="The accounts directly under this one.")
+    ancestors = strawberry.field(
+        resolver=hierarchy.ancestors, description="The accounts above this one, nearest first.")
+    depth = strawberry.field(
+        resolver=hierarchy.depth, description="0 for an account without a parent.")
+    hierarchy_metrics = strawberry.field(resolver=hierarchy.hierarchy_metrics, description=(
+        "Roll-ups of the metrics of this account and all its descendants, one per currency."))
 
     @strawberry.field(description="The account's metrics (see AccountMetrics).")
     async def metrics(self, info: Info) -> AccountMetrics:
@@ -150,6 +164,10 @@ class AccountFilter:
     name_contains: str | None = strawberry.field(
         default=None, description=(
         "Only accounts whose name contains this text (case-insensitive)."))
+    parent_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only the accounts directly under this account.")
+    descendant_of: strawberry.ID | None = strawberry.field(
+        default=None, description="Only the accounts anywhere under this account.")
 
 
 @strawberry.input(description="A new account.")
@@ -165,6 +183,8 @@ class CreateAccountInput:
     billing_address: BillingAddressInput | None = strawberry.field(
         default=None, description="Where it is billed (its taxes follow the country).")
     tax_exempt: bool | None = strawberry.field(default=None, description="Default false.")
+    parent_account_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Place the account under this one (same tenant, at most 5 levels)."))
 
 
 @strawberry.input(description="Changes to an account; omitted fields stay as they are.")
@@ -179,3 +199,8 @@ class UpdateAccountInput:
         default=None, description="A new billing address (periods not yet invoiced).")
     tax_exempt: bool | None = strawberry.field(
         default=None, description="Exempt or not (periods not yet invoiced).")
+    parent_account_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Move the account, with its whole subtree, under this one (no cycles, at most 5 "
+        "levels)."))
+    detach_from_parent: bool | None = strawberry.field(
+        default=None, description="true: make the account (and its subtree) a top-level one.")

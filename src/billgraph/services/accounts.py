@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
-from . import metrics, money
+from . import hierarchy, metrics, money
 from .errors import BadUserInput, Conflict, NotFound
 from .numbers import next_number
 from .pagination import Page, PageRequest, keyset_page
@@ -28,6 +28,7 @@ class CreateAccount:
     currency: str | None = None
     bill_cycle_day: int | None = None
     partner_account: bool | None = None
+    parent_account_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -36,6 +37,8 @@ class UpdateAccount:
     bill_cycle_day: int | None = None
     partner_account: bool | None = None
     status: str | None = None
+    parent_account_id: uuid.UUID | None = None
+    detach_from_parent: bool | None = None
 
 
 @dataclass
@@ -43,6 +46,8 @@ class AccountFilter:
     partner_account: bool | None = None
     status: str | None = None
     name_contains: str | None = None
+    parent_account_id: uuid.UUID | None = None
+    descendant_of: uuid.UUID | None = None
 
 
 def _check_name(name: str) -> str:
@@ -97,6 +102,8 @@ async def create_account(writer: Writer, data: CreateAccount) -> RowMapping:
                        field="accountNumber") from None
     await metrics.create_row(conn, tenant_id, account_id, currency)
     writer.accounts.add(account_id)
+    if data.parent_account_id is not None:
+        await hierarchy.attach_new(writer, account_id, data.parent_account_id)
     return await get_account(conn, tenant_id, account_id)
 
 
@@ -120,6 +127,10 @@ async def update_account(writer: Writer, account_id: uuid.UUID, data: UpdateAcco
                  "WHERE tenant_id = :t AND id = :id"),
             {**values, "t": tenant_id, "id": account_id},
         )
+    if data.detach_from_parent and data.parent_account_id is not None:
+        raise BadUserInput("detachFromParent", "give parentAccountId or detachFromParent, not both")
+    if data.parent_account_id is not None or data.detach_from_parent:
+        await hierarchy.move(writer, account_id, data.parent_account_id)
     if data.partner_account is not None and data.partner_account != current["partner_account"]:
         return await set_partner(writer, account_id, data.partner_account)
     return await get_account(conn, tenant_id, account_id)
@@ -192,4 +203,8 @@ async def list_accounts(conn: AsyncConnection, tenant_id: uuid.UUID, page: PageR
     if filters.name_contains:
         clauses.append("position(lower(:needle) in lower(name)) > 0")
         params["needle"] = filters.name_contains
-    return await keyset_page(conn, "accounts", " AND ".join(clauses), params, page)
+    tree_clauses, tree_params = await hierarchy.filter_clauses(
+        conn, tenant_id, parent_account_id=filters.parent_account_id,
+        descendant_of=filters.descendant_of)
+    return await keyset_page(conn, "accounts", " AND ".join(clauses + tree_clauses),
+                             {**params, **tree_params}, page)
