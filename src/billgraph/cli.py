@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--no-workers", action="store_true",
                        help="serve only; run `billgraph worker` elsewhere")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="server processes on the one port (default BILLGRAPH_WORKERS, 1); "
+                            "the background workers run in each, dividing the work")
     parser.add_argument("--log-format", choices=("text", "json"), default=None,
                         help="log lines as text (default) or JSON with request id, tenant, "
                              "operation")
@@ -91,6 +94,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    processes = args.workers or settings.workers
+    if processes < 1:
+        print("error: --workers must be 1 or more", file=sys.stderr)
+        return 2
     database = open_database(settings)
     try:
         key = run_with_connection(database.url, bootstrap_default_tenant)
@@ -101,6 +108,19 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         overrides: dict[str, Any] = {"database_url": database.url}
         if args.no_workers:
             overrides["run_workers"] = False
+        if processes > 1:
+            from billgraph import serving
+
+            overrides["log_format"] = args.log_format or settings.log_format
+            try:
+                sized = serving.sized_for(settings.model_copy(update=overrides), processes)
+            except serving.PoolSizeError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            print(f"Serving with {processes} processes on port {port}, a pool of "
+                  f"{sized.pool_size} connections each.", flush=True)
+            serving.serve_processes(sized, host=host, port=port, processes=processes)
+            return 0
         app = create_app(settings.model_copy(update=overrides))
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                     ws="websockets-sansio", lifespan="on", log_config=None)

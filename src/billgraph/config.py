@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         "overflow connections would be opened and closed per burst, each costing a "
         "backend start and the driver's type introspection."))
     pool_overflow: int = 0
+    workers: int = Field(default=1, ge=1, description=(
+        "Server processes `serve` runs on its one port (`--workers`). With more than one, "
+        "each pool is sized so all of them fit the database's max_connections."))
     lock_timeout_ms: int = Field(
         default=2000, description="How long a write waits for an account's metrics lock per try."
     )
