@@ -19,6 +19,7 @@ from tests.support import Client, Subscriber, start_server
 from tests.test_cli import BILLGRAPH
 from tests.workers.test_refresher import (
     ALL_UPDATES,
+    each_refreshed_once,
     partner_account,
     set_interval,
     write_invoice_behind_the_api,
@@ -92,14 +93,7 @@ async def test_background_work_is_divided_between_the_processes(database_url: st
                 await asyncio.sleep(0.3)
                 for account in accounts:
                     await write_invoice_behind_the_api(setup, tenant_id, account, "1.00")
-                received: Counter[str] = Counter()
-                while sum(received.values()) < len(accounts):
-                    event = (await sub.next(timeout=20))["metricsUpdated"]
-                    assert event["metrics"] == {"balance": "1.00", "stale": False}
-                    received[event["account"]["id"]] += 1
-                await sub.nothing_for(2.0)
-    assert set(received) == set(accounts)
-    assert set(received.values()) == {1}
+                await each_refreshed_once(sub, accounts)
 
 
 def test_pools_fit_max_connections() -> None:

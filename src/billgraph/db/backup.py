@@ -18,6 +18,7 @@ may be connected to the database meanwhile (stop `serve` and `worker`), unless
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import re
@@ -25,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,16 +129,18 @@ class Target:
             env["PGPASSWORD"] = self.password
         return env
 
-    async def connect(self, database: str | None = None) -> asyncpg.Connection:
-        return await asyncpg.connect(self.dsn(database), password=self.password)
+    @contextlib.asynccontextmanager
+    async def session(self, database: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+        conn = await asyncpg.connect(self.dsn(database), password=self.password)
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
 
 async def server_major(target: Target) -> int:
-    conn = await target.connect()
-    try:
+    async with target.session() as conn:
         return int(await conn.fetchval("SHOW server_version_num")) // 10000
-    finally:
-        await conn.close()
 
 
 def find_tools(target: Target, *, pg_bin_dir: Path | None, embedded: bool) -> Tools:
@@ -184,15 +187,12 @@ def _counter(prefix: str, pattern: str, total: int, progress: Progress) -> Calla
 
 
 async def _count_tables(target: Target) -> int:
-    conn = await target.connect()
-    try:
+    async with target.session() as conn:
         return int(await conn.fetchval(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p') "
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%'"))
-    finally:
-        await conn.close()
 
 
 def backup(target: Target, file: Path, tools: Tools, progress: Progress) -> str:
@@ -268,8 +268,7 @@ async def _disconnect(conn: asyncpg.Connection, database: str) -> None:
 
 async def ensure_idle(target: Target, *, force: bool) -> None:
     """Refuse while anything is connected to the database, or disconnect it (`force`)."""
-    conn = await target.connect("postgres")
-    try:
+    async with target.session("postgres") as conn:
         connected = await _sessions(conn, target.database)
         if connected and not force:
             raise BackupError(
@@ -278,35 +277,27 @@ async def ensure_idle(target: Target, *, force: bool) -> None:
                 "disconnect them")
         if connected:
             await _disconnect(conn, target.database)
-    finally:
-        await conn.close()
 
 
 async def _create_database(target: Target, name: str) -> None:
-    conn = await target.connect("postgres")
     try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        async with target.session("postgres") as conn:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     except asyncpg.InsufficientPrivilegeError as error:
         raise BackupError(f"cannot create a database to restore into ({error}): grant "
                           "CREATEDB, or restore with --in-place") from error
-    finally:
-        await conn.close()
 
 
 async def _drop_database(target: Target, name: str) -> None:
-    conn = await target.connect("postgres")
-    try:
+    async with target.session("postgres") as conn:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def _swap(target: Target, restored: str, previous: str, *, force: bool) -> None:
     """`restored` becomes the database's name; the database becomes `previous`. New
     connections are refused while the names change, so no one writes to the old data."""
     name = target.database
-    conn = await target.connect("postgres")
-    try:
+    async with target.session("postgres") as conn:
         await conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         try:
             connected = await _sessions(conn, name)
@@ -321,8 +312,6 @@ async def _swap(target: Target, restored: str, previous: str, *, force: bool) ->
             old = previous if await conn.fetchval(
                 "SELECT 1 FROM pg_database WHERE datname = $1", previous) else name
             await conn.execute(f'ALTER DATABASE "{old}" WITH ALLOW_CONNECTIONS true')
-    finally:
-        await conn.close()
 
 
 def restore(target: Target, file: Path, tools: Tools, progress: Progress, *,
