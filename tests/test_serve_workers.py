@@ -117,3 +117,15 @@ def test_serve_refuses_pools_that_do_not_fit(database_url: str) -> None:
         env=dict(env, DATABASE_URL=database_url, BILLGRAPH_POOL_SIZE="200"))
     assert result.returncode == 2
     assert "3 processes × (pool 200 + overflow 0 + 2)" in result.stderr
+
+
+async def test_processes_stop_when_their_supervisor_is_killed(database_url: str) -> None:
+    """SIGKILL leaves no cleanup to the supervisor: its processes stop by themselves
+    (PR_SET_PDEATHSIG) instead of serving on, unsupervised, on the port."""
+    with serve(database_url, workers=False, settings={"workers": 2}, timeout=300) as server:
+        answered = await pids_answering(server.url, 20)
+        server.kill()
+        deadline = asyncio.get_running_loop().time() + 60
+        while any(running(pid) for pid in answered):
+            assert asyncio.get_running_loop().time() < deadline, "processes serve on"
+            await asyncio.sleep(0.2)

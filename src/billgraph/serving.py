@@ -13,7 +13,10 @@ with row locks (SKIP LOCKED), so N processes divide it as N separate servers wou
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import signal
+import sys
 
 import asyncpg
 from starlette.applications import Starlette
@@ -22,6 +25,8 @@ from billgraph.config import Settings
 from billgraph.db.engine import asyncpg_dsn
 
 SETTINGS_ENV = "BILLGRAPH_SERVE_SETTINGS"
+PARENT_ENV = "BILLGRAPH_SERVE_PARENT"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # Connections a process opens beside its pool: the event hub's LISTEN and NOTIFY ones.
 CONNECTIONS_BESIDE_POOL = 2
 # Connections left for everything else: the CLI, migrations, backups, psql, monitoring.
@@ -78,9 +83,20 @@ def serve_processes(settings: Settings, *, host: str, port: int, processes: int)
     import uvicorn
 
     os.environ[SETTINGS_ENV] = settings.model_dump_json(by_alias=True)
+    os.environ[PARENT_ENV] = str(os.getpid())
     uvicorn.run("billgraph.serving:app_from_environment", factory=True, workers=processes,
                 host=host, port=port, log_level=settings.log_level.lower(),
                 ws="websockets-sansio", lifespan="on", log_config=None)
+
+
+def stop_with_parent(parent: int) -> None:
+    """SIGTERM this process when its supervisor dies, even SIGKILLed (Linux): a process
+    serving on after it would keep the port and its connections with no one to stop it."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # died before the prctl
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def app_from_environment() -> Starlette:
@@ -88,6 +104,7 @@ def app_from_environment() -> Starlette:
     from billgraph.app import create_app
     from billgraph.observability import configure_logging
 
+    stop_with_parent(int(os.environ[PARENT_ENV]))
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
