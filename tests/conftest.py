@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from billgraph.db.engine import asyncpg_dsn
 from billgraph.db.migrate import upgrade
+from tests.processes import serve_processes
 from tests.support import Client, LiveServer, start_server
 
 _counter = itertools.count()
@@ -105,9 +106,19 @@ async def database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
         await conn.close()
 
 
+# BILLGRAPH_TEST_SERVE_WORKERS=2: the `server` fixture is `billgraph serve --workers 2`
+SERVE_PROCESSES = int(os.environ.get("BILLGRAPH_TEST_SERVE_WORKERS", "1"))
+
+
 @pytest.fixture
 async def server(database_url: str) -> AsyncIterator[LiveServer]:
-    """billgraph served by uvicorn on a free port (background workers off)."""
+    """billgraph served by uvicorn on a free port (background workers off); with
+    BILLGRAPH_TEST_SERVE_WORKERS=N, by `billgraph serve --workers N` in a process of
+    its own (the API tests against N processes on one port)."""
+    if SERVE_PROCESSES > 1:
+        async with serve_processes(database_url, SERVE_PROCESSES) as live:
+            yield live
+        return
     async with start_server(database_url, run_workers=False) as live:
         yield live
 

@@ -8,6 +8,7 @@ on a fresh directory, prints the first tenant's key, which is picked up here).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -17,12 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+
+from tests.support import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = re.compile(r"\bbgk_[A-Za-z0-9_-]{20,}")
@@ -124,4 +127,17 @@ def serve(database_url: str | None = None, **kw: Any) -> Iterator[ServerProcess]
         yield server
     finally:
         server.stop()
+        server.log_file.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_processes(database_url: str, processes: int) -> AsyncIterator[LiveServer]:
+    """`billgraph serve --workers N --no-workers` on the database, as a LiveServer."""
+    server = await asyncio.to_thread(start, database_url, workers=False,
+                                     settings={"workers": processes}, timeout=300)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            yield LiveServer(server.url, database_url, http)
+    finally:
+        await asyncio.to_thread(server.stop)
         server.log_file.close()

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from alembic.script import ScriptDirectory
@@ -58,7 +59,8 @@ def create_app(settings: Settings) -> Starlette:
                                graphiql_html=graphiql.render(local=assets is not None))
 
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        # which process answered (`serve --workers N` runs several on one port)
+        return JSONResponse({"status": "ok"}, headers={"X-Billgraph-Pid": str(os.getpid())})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""billgraph serve | migrate | tenant | key | user | worker | import | bench."""
+"""billgraph serve | migrate | tenant | key | user | worker | import | backup | restore | bench."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--no-workers", action="store_true",
                        help="serve only; run `billgraph worker` elsewhere")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="server processes on the one port (default BILLGRAPH_WORKERS, 1); "
+                            "the background workers run in each, dividing the work")
     parser.add_argument("--log-format", choices=("text", "json"), default=None,
                         help="log lines as text (default) or JSON with request id, tenant, "
                              "operation")
@@ -61,6 +65,18 @@ def main(argv: list[str] | None = None) -> int:
 
     importer.add_parser(commands)
 
+    backup = commands.add_parser("backup", help="back up the database into FILE (pg_dump, "
+                                                "custom format)")
+    backup.add_argument("file", metavar="FILE")
+    restore = commands.add_parser("restore", help="replace the database with the backup in "
+                                                  "FILE (stop serve and worker first)")
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument("--in-place", action="store_true",
+                         help="restore into the database itself (pg_restore --clean, one "
+                              "transaction) instead of a fresh database swapped in")
+    restore.add_argument("--force", action="store_true",
+                         help="disconnect the sessions using the database")
+
     bench = commands.add_parser("bench", help="run the benchmarks (bench/ of a source checkout) "
                                               "and append the table to bench/RESULTS.md")
     bench.add_argument("--quick", action="store_true",
@@ -86,6 +102,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    processes = args.workers or settings.workers
+    if processes < 1:
+        print("error: --workers must be 1 or more", file=sys.stderr)
+        return 2
     database = open_database(settings)
     try:
         key = run_with_connection(database.url, bootstrap_default_tenant)
@@ -96,6 +116,19 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         overrides: dict[str, Any] = {"database_url": database.url}
         if args.no_workers:
             overrides["run_workers"] = False
+        if processes > 1:
+            from billgraph import serving
+
+            overrides["log_format"] = args.log_format or settings.log_format
+            try:
+                sized = serving.sized_for(settings.model_copy(update=overrides), processes)
+            except serving.PoolSizeError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            print(f"Serving with {processes} processes on port {port}, a pool of "
+                  f"{sized.pool_size} connections each.", flush=True)
+            serving.serve_processes(sized, host=host, port=port, processes=processes)
+            return 0
         app = create_app(settings.model_copy(update=overrides))
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                     ws="websockets-sansio", lifespan="on", log_config=None)
@@ -187,10 +220,39 @@ def _print_result(settings: Settings, work: Any) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    return _with_pg_tools(settings, lambda pg, target, tools: pg.backup(
+        target, Path(args.file), tools, pg.stderr_progress))
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    return _with_pg_tools(settings, lambda pg, target, tools: pg.restore(
+        target, Path(args.file), tools, pg.stderr_progress, in_place=args.in_place,
+        force=args.force))
+
+
+def _with_pg_tools(settings: Settings, work: Any) -> int:
+    """`work(backup module, target, tools)` on the configured database; its summary on
+    stdout, its progress on stderr."""
+    from billgraph.db import backup as pg
+
+    database = open_database(settings, migrate=False)
+    try:
+        target = pg.Target.from_url(database.url)
+        tools = pg.find_tools(target, pg_bin_dir=settings.pg_bin_dir,
+                              embedded=database.embedded is not None)
+        print(work(pg, target, tools))
+    except pg.BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        database.stop()
+    return 0
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     """`python -m bench` in the source tree this billgraph runs from."""
     import subprocess
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     if not (root / "bench" / "__main__.py").exists():
@@ -205,7 +267,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "worker": cmd_worker,
             "tenant": cmd_tenant, "key": cmd_key, "user": cmd_user,
-            "import": importer.cmd_import, "bench": cmd_bench}
+            "import": importer.cmd_import, "backup": cmd_backup, "restore": cmd_restore,
+            "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

