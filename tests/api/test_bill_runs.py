@@ -42,7 +42,7 @@ async def test_spec_example_bills_in_advance_with_a_prorated_first_period(
     assert run["status"] == "PENDING" and run["invoiceDate"] == "2026-03-01"
     assert (run["accountsProcessed"], run["invoicesCreated"], run["totalAmount"]) == (0, 0, "0")
     assert run["finishedAt"] is None and run["errors"] == []
-    assert await run_jobs(server) == 1
+    assert await run_jobs(server, client.tenant_id) == 1
     run = await get(client, run["id"])
     # 2025-12-15..2026-01-14 has 31 days, 12 of them served: 10.00 x 12/31 = 3.87; then the
     # periods from Jan 15 and Feb 15 (both start by the target) at 10.00: 23.87 in all.

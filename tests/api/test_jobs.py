@@ -187,7 +187,8 @@ async def test_a_lost_claim_commits_nothing(server: LiveServer, client: Client) 
                      events=EventHub())
     try:
         async with engine.begin() as conn:
-            job = await jobs.claim(conn, "test-worker", runner.LEASE_SECONDS)
+            job = await jobs.claim(conn, "test-worker", runner.LEASE_SECONDS,
+                                   tenant_id=client.tenant_id)
         assert job is not None and str(job["id"]) == job_id and job["attempt"] == 1
         await server.sql("UPDATE jobs SET attempt = 2, claimed_by = 'other' WHERE id = :id",
                          id=job_id)
