@@ -36,7 +36,8 @@ async def test_a_bill_run_whose_worker_keeps_dying_fails_and_the_next_run_bills_
     async with worker_state(server) as state:
         limit = state.settings.job_max_attempts
         await die_in_every_attempt(server, run["id"], limit)
-        [job] = await claim_jobs(state, 1, client.tenant_id)  # one claim too many: given up, not run
+        # one claim too many: given up, not run
+        [job] = await claim_jobs(state, 1, client.tenant_id)
         assert job["attempt"] == limit + 1
         await run_job(state, job, job_kinds())
     [row] = await server.sql("SELECT status, errors FROM jobs WHERE id = :id", id=job["id"])

@@ -62,7 +62,8 @@ class EmbeddedPostgres:
             if os.geteuid() == 0:
                 os.chown(socket_dir, *_uid_gid())
             options = " ".join(
-                f"-c {o}" for o in SERVER_OPTIONS + (FAST_OPTIONS if self.fast else []) + self.options)
+                f"-c {o}"
+                for o in SERVER_OPTIONS + (FAST_OPTIONS if self.fast else []) + self.options)
             args = ["-w", "-t", "60", "-o", f'-h "" -k {socket_dir} {options}',
                     "-l", str(self.pgdata / "log"), "start"]
             try:

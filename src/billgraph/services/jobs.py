@@ -1,7 +1,8 @@
 """Background jobs (async orders, bill runs) in the `jobs` table (see models.orders.Job).
 
-A job is claimed with FOR UPDATE SKIP LOCKED, within one tenant (see `claim`): each claim bumps `attempt`; a RUNNING
-job whose heartbeat is older than the lease is claimed again. Finishing a job is
+A job is claimed with FOR UPDATE SKIP LOCKED, within one tenant (see `claim`): each
+claim bumps `attempt`; a RUNNING job whose heartbeat is older than the lease is
+claimed again. Finishing a job is
 guarded by its attempt, so only the current claim can finish it: a handler that
 finishes its job in the same transaction as its work (`finish(writer.conn, ...)`)
 commits its work at most once — if the claim was lost, `LostClaim` rolls it back.

@@ -165,9 +165,11 @@ async def create_row(conn: AsyncConnection, tenant_id: uuid.UUID, account_id: uu
              "credit_balance, total_invoice_balance, total_debit_memo_balance, "
              "unapplied_credit_memo_amount, unapplied_payment_amount, contracted_mrr, "
              "last_metrics_update) SELECT CAST(:tenant AS uuid), CAST(:account AS uuid), "
-             "CAST(:currency AS text), z.v, z.v, z.v, z.v, z.v, z.v, z.v, CAST(:now AS timestamptz) "
+             "CAST(:currency AS text), z.v, z.v, z.v, z.v, z.v, z.v, z.v, "
+             "CAST(:now AS timestamptz) "
              "FROM (SELECT round(0::numeric, currency_minor_units(:currency)) AS v) z"),
-        {"tenant": tenant_id, "account": account_id, "currency": currency, "now": clock.now()},
+        {"tenant": tenant_id, "account": account_id, "currency": currency,
+         "now": clock.now()},
     )
 
 

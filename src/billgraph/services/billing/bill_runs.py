@@ -32,6 +32,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import clock
 from billgraph.db.tx import Database, Writer, sqlstate
 from billgraph.events import Event, Publish
 from billgraph.models import new_id
@@ -236,9 +237,10 @@ class _Run:
 
         async def work(writer: Writer) -> None:
             done = (await writer.conn.execute(
-                text(f"UPDATE bill_runs SET status = 'COMPLETED', finished_at = now(), "
-                     f"errors = errors || CAST(:errors AS jsonb) WHERE {GUARD} RETURNING id"),
-                {**self.guard.params(), "errors": _json(errors)})).first()
+                text(f"UPDATE bill_runs SET status = 'COMPLETED', finished_at = "
+                     "CAST(:now AS timestamptz), errors = errors || CAST(:errors AS jsonb) "
+                     f"WHERE {GUARD} RETURNING id"),
+                {**self.guard.params(), "errors": _json(errors), "now": clock.now()})).first()
             if done is None:
                 raise Superseded(f"bill run {self.guard.run_id} is no longer running")
             if self.guard.job is not None:
@@ -257,9 +259,9 @@ async def _start(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> RowMa
     async def work(writer: Writer) -> RowMapping | None:
         return (await writer.conn.execute(
             text("UPDATE bill_runs SET status = 'RUNNING', started_at = coalesce(started_at, "
-                 "now()) WHERE tenant_id = :t AND id = :id AND status IN ('PENDING', 'RUNNING') "
-                 "RETURNING *"),
-            {"t": tenant_id, "id": run_id})).mappings().first()
+                 "CAST(:now AS timestamptz)) WHERE tenant_id = :t AND id = :id "
+                 "AND status IN ('PENDING', 'RUNNING') RETURNING *"),
+            {"t": tenant_id, "id": run_id, "now": clock.now()})).mappings().first()
 
     return await db.write(tenant_id, work)
 
@@ -278,9 +280,10 @@ async def _fail(db: Database, publish: Publish, guard: RunGuard,
     """Mark the run FAILED with coded errors (the job runner fails the job)."""
     async def work(writer: Writer) -> None:
         await writer.conn.execute(
-            text(f"UPDATE bill_runs SET status = 'FAILED', finished_at = now(), "
-                 f"errors = errors || CAST(:errors AS jsonb) WHERE {where}"),
-            {**guard.params(), "errors": _json(errors)})
+            text(f"UPDATE bill_runs SET status = 'FAILED', finished_at = "
+                 "CAST(:now AS timestamptz), errors = errors || CAST(:errors AS jsonb) "
+                 f"WHERE {where}"),
+            {**guard.params(), "errors": _json(errors), "now": clock.now()})
 
     await db.write(guard.tenant_id, work)
     await publish(Event("bill_run", guard.tenant_id, guard.run_id))

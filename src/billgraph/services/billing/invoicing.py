@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping, text
 
+from billgraph.db import clock
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import metrics
@@ -72,7 +73,8 @@ inv AS (
            'INV' || lpad(n::text, greatest(8, length(n::text)), '0'), CAST(:owner AS uuid),
            CAST(:invoice_date AS date), CAST(:invoice_date AS date), CAST(:status AS text),
            CAST(:amount AS numeric), CAST(:amount AS numeric), CAST(:currency AS text),
-           CAST(:run AS uuid), CASE WHEN CAST(:status AS text) = 'POSTED' THEN now() END
+           CAST(:run AS uuid),
+           CASE WHEN CAST(:status AS text) = 'POSTED' THEN CAST(:now AS timestamptz) END
     FROM number
     RETURNING id, invoice_number),
 lines AS (
@@ -179,7 +181,7 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
     amount = total(charges)
     line_ids = [new_id() for _ in charges]
     row = (await writer.conn.execute(WRITE_INVOICE, {
-        **guard.params(), "owner": owner, "amount": amount, "invoice": new_id(),
+        **guard.params(), "owner": owner, "amount": amount, "invoice": new_id(), "now": clock.now(),
         "invoice_date": invoice_date, "status": "POSTED" if post else "DRAFT",
         "currency": currency, "line_ids": line_ids, "positions": list(range(len(charges))),
         "descriptions": [c.description for c in charges],
