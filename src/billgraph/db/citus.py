@@ -37,6 +37,7 @@ SELECT c.relname AS name,
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_dist_partition p ON p.logicalrelid = c.oid
 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND relation_is_a_known_shard(c.oid) IS NOT TRUE
 ORDER BY c.relname
 """)
 
