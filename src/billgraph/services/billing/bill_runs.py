@@ -29,11 +29,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InternalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db import clock
-from billgraph.db.tx import Database, Writer, sqlstate
+from billgraph.db.tx import Database, Writer, unique_violation
 from billgraph.events import Event, Publish
 from billgraph.models import new_id
 from billgraph.services import jobs
@@ -202,8 +202,8 @@ class _Run:
             try:
                 await self.write(owner, currency, charges)
                 return True
-            except IntegrityError as failure:
-                if sqlstate(failure) != "23505" or attempt == WRITE_TRIES - 1:
+            except (IntegrityError, InternalError) as failure:
+                if not unique_violation(failure) or attempt == WRITE_TRIES - 1:
                     raise
                 # Another run billed some of these periods meanwhile (or took the number):
                 # recompute this owner from what is billed now.
