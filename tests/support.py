@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import EllipsisType
@@ -73,9 +74,13 @@ class LiveServer:
     clients: list[Client] = field(default_factory=list)
 
     async def create_tenant(self, name: str, scope: str = "write") -> tuple[str, str]:
+        """A tenant named `name` (with a suffix when the name is taken: on Citus, every test
+        of the run shares one database) and a key of `scope`."""
         engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
         try:
             async with engine.begin() as conn:
+                if await conn.scalar(text("SELECT 1 FROM tenants WHERE name = :n"), {"n": name}):
+                    name = f"{name}-{uuid.uuid4().hex[:8]}"
                 tenant_id = await tenants.create_tenant(conn, name)
                 key = await tenants.create_key(conn, tenant_id, scope)
         finally:
