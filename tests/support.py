@@ -20,6 +20,18 @@ from billgraph.db.engine import make_engine
 from billgraph.services import tenants
 
 
+async def lock_waiters(conn: Any, like: str) -> list[int]:
+    """The pids of the server's backends waiting for a row lock in a statement like `like`.
+    On Citus the wait is on a worker: the coordinator's backend is found in citus_lock_waits."""
+    citus = (await conn.execute(text(
+        "SELECT 1 FROM pg_extension WHERE extname = 'citus'"))).scalar()
+    query = ("SELECT citus_pid_for_gpid(waiting_gpid) FROM citus_lock_waits "
+             "WHERE blocked_statement ILIKE :like") if citus else (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'billgraph' AND wait_event_type = 'Lock' AND query ILIKE :like")
+    return [int(pid) for pid in (await conn.execute(text(query), {"like": f"%{like}%"})).scalars()]
+
+
 class GraphQLErrors(AssertionError):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(errors)
