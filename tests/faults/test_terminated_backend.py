@@ -97,7 +97,8 @@ async def test_terminated_backend_then_retry_gives_one_result(
                 first = asyncio.create_task(client.post(query, variables))
                 pid = await waiting_backend(engine, database)
                 async with engine.connect() as killer:
-                    assert (await killer.execute(text("SELECT pg_terminate_backend(:pid)"),
+                    assert (await killer.execute(text(
+                        "SELECT pg_terminate_backend(CAST(:pid AS integer))"),
                                                  {"pid": pid})).scalar() is True
                 await asyncio.sleep(0.2)
                 await lock.rollback()

@@ -109,7 +109,7 @@ async def test_a_killed_refresh_loses_nothing(server: LiveServer, client: Client
             pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
             claimed = await metrics_service.refresh_if_due(conn, client.tenant_id, account)  # type: ignore[arg-type]
             assert claimed is not None  # recomputed inside the transaction, not committed
-            await server.sql("SELECT pg_terminate_backend(:pid)", pid=pid)
+            await server.sql("SELECT pg_terminate_backend(CAST(:pid AS integer))", pid=pid)
             try:
                 await tx.commit()
             except Exception:

@@ -213,14 +213,14 @@ WITH RECURSIVE stale(tenant_id, account_id) AS (
         ORDER BY k.tenant_id, k.account_id LIMIT 1) n)
 SELECT s.tenant_id, s.account_id, f.first_marked
 FROM stale s
-JOIN account_metrics m ON m.tenant_id = s.tenant_id AND m.account_id = s.account_id
-JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
-JOIN tenants t ON t.id = s.tenant_id
+JOIN account_metrics m ON m.tenant_id = :tenant AND m.account_id = s.account_id
+JOIN accounts a ON a.tenant_id = :tenant AND a.id = s.account_id
+JOIN tenants t ON t.id = :tenant
 CROSS JOIN LATERAL (
     SELECT k.marked_at AS first_marked FROM metrics_stale_marks k
-    WHERE k.tenant_id = s.tenant_id AND k.account_id = s.account_id
+    WHERE k.tenant_id = :tenant AND k.account_id = s.account_id
     ORDER BY k.marked_at LIMIT 1) f
-WHERE m.tenant_id = :tenant AND (NOT a.partner_account
+WHERE (NOT a.partner_account
    OR m.last_metrics_update IS NULL
    OR m.last_metrics_update <= now() - make_interval(secs => t.metrics_refresh_interval_seconds))
 ORDER BY f.first_marked
