@@ -2,6 +2,11 @@
 
 With DATABASE_URL set, that server is used (its user must be allowed to create
 databases); otherwise an embedded PostgreSQL is started in a temporary directory.
+
+With `--citus` (or BILLGRAPH_TEST_CITUS=1) a Citus cluster is started instead: a
+coordinator and 2 workers from the embedded PostgreSQL (Citus built into it with
+../shared/citus/build.sh), one distributed database migrated once and shared by every
+test; a test is isolated by its fresh tenant (the `client` fixture) instead of a copy.
 Tests drive a real uvicorn server over HTTP and websockets, like a client.
 """
 
@@ -30,11 +35,21 @@ from tests.support import Client, LiveServer, start_server
 _counter = itertools.count()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--citus", action="store_true",
+                     help="run on a Citus coordinator + 2 workers (embedded PostgreSQL)")
+
+
+def citus_mode(config: pytest.Config) -> bool:
+    return bool(config.getoption("--citus")) or os.environ.get("BILLGRAPH_TEST_CITUS") == "1"
+
+
 @dataclass
 class PgCluster:
     admin_url: str
     template: str
     server_version: int
+    shared_database: str | None = None  # on Citus: the one database every test uses
 
     def url(self, database: str) -> str:
         return make_url(self.admin_url).set(database=database).render_as_string(
@@ -42,7 +57,10 @@ class PgCluster:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
+def pg_cluster(request: pytest.FixtureRequest) -> Iterator[PgCluster]:
+    if citus_mode(request.config):
+        yield from _citus_cluster()
+        return
     external = os.environ.get("DATABASE_URL")
     embedded = None
     tmp = None
@@ -88,9 +106,37 @@ def pg_cluster() -> Iterator[PgCluster]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _citus_cluster() -> Iterator[PgCluster]:
+    from billgraph.db.embedded_citus import CitusCluster
+
+    tmp = Path(tempfile.mkdtemp(prefix="billgraph-citus-test-"))
+    cluster = CitusCluster(tmp, workers=2, shard_count=4)  # few shards: cheap DDL
+    try:
+        cluster.start()
+        asyncio.run(cluster.create_database("billgraph_citus"))
+        upgrade(cluster.url("billgraph_citus"))
+
+        async def version() -> int:
+            conn = await asyncpg.connect(asyncpg_dsn(cluster.url()))
+            try:
+                return int(await conn.fetchval("SHOW server_version_num"))
+            finally:
+                await conn.close()
+
+        yield PgCluster(cluster.url(), "billgraph_citus", asyncio.run(version()),
+                        shared_database="billgraph_citus")
+    finally:
+        cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @pytest.fixture
 async def database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test (a copy of the template)."""
+    """A fresh, migrated database for one test (a copy of the template); on Citus the
+    shared distributed database (the test's tenant isolates it)."""
+    if pg_cluster.shared_database is not None:
+        yield pg_cluster.url(pg_cluster.shared_database)
+        return
     name = f"billgraph_test_{os.getpid()}_{next(_counter)}"
     strategy = " STRATEGY = FILE_COPY" if pg_cluster.server_version >= 150000 else ""
     conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))

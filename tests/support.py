@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import EllipsisType
@@ -17,6 +18,18 @@ from billgraph.app import create_app
 from billgraph.config import Settings
 from billgraph.db.engine import make_engine
 from billgraph.services import tenants
+
+
+async def lock_waiters(conn: Any, like: str) -> list[int]:
+    """The pids of the server's backends waiting for a row lock in a statement like `like`.
+    On Citus the wait is on a worker: the coordinator's backend is found in citus_lock_waits."""
+    citus = (await conn.execute(text(
+        "SELECT 1 FROM pg_extension WHERE extname = 'citus'"))).scalar()
+    query = ("SELECT citus_pid_for_gpid(waiting_gpid) FROM citus_lock_waits "
+             "WHERE blocked_statement ILIKE :like") if citus else (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'billgraph' AND wait_event_type = 'Lock' AND query ILIKE :like")
+    return [int(pid) for pid in (await conn.execute(text(query), {"like": f"%{like}%"})).scalars()]
 
 
 class GraphQLErrors(AssertionError):
@@ -74,10 +87,14 @@ class LiveServer:
     app: Any = None  # the Starlette app, served in this process and event loop
 
     async def create_tenant(self, name: str, scope: str = "admin") -> tuple[str, str]:
-        """A tenant and its first key (ADMIN, as `billgraph tenant create` makes it)."""
+        """A tenant named `name` (with a suffix when the name is taken: on Citus, every test
+        of the run shares one database) and its first key (ADMIN, as `billgraph tenant
+        create` makes it, unless `scope` says otherwise)."""
         engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
         try:
             async with engine.begin() as conn:
+                if await conn.scalar(text("SELECT 1 FROM tenants WHERE name = :n"), {"n": name}):
+                    name = f"{name}-{uuid.uuid4().hex[:8]}"
                 tenant_id = await tenants.create_tenant(conn, name)
                 key = await tenants.create_key(conn, tenant_id, scope)
         finally:

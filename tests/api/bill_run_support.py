@@ -96,22 +96,24 @@ async def worker_state(server: LiveServer) -> AsyncIterator[AppState]:
         await engine.dispose()
 
 
-async def claim_jobs(state: AppState, n: int | None = None) -> list[RowMapping]:
+async def claim_jobs(state: AppState, n: int | None, tenant_id: str) -> list[RowMapping]:
+    """Claim up to `n` jobs of the tenant (the test's own: on Citus the database is shared)."""
     claimed: list[RowMapping] = []
     while n is None or len(claimed) < n:
         async with state.engine.begin() as conn:
-            job = await jobs.claim(conn, "test-worker", 60.0)
+            job = await jobs.claim(conn, "test-worker", 60.0, tenant_id=tenant_id)
         if job is None:
             break
         claimed.append(job)
     return claimed
 
 
-async def run_jobs(server: LiveServer) -> int:
-    """Run every queued job in-process, one after the other, as the job runner would."""
+async def run_jobs(server: LiveServer, tenant_id: str) -> int:
+    """Run every queued job of the tenant in-process, one after the other, as the job
+    runner would."""
     async with worker_state(server) as state:
         done = 0
-        while claimed := await claim_jobs(state, 1):
+        while claimed := await claim_jobs(state, 1, tenant_id):
             await run_job(state, claimed[0], job_kinds())
             done += 1
         return done
@@ -130,7 +132,7 @@ async def bill(client: Client, server: LiveServer, target: str, **extra: Any) ->
     """Start a bill run, run the queued jobs, and return the run as it finished."""
     run = await start(client, target, **extra)
     assert run["status"] == "PENDING"
-    await run_jobs(server)
+    await run_jobs(server, client.tenant_id)
     return await get(client, run["id"])
 
 

@@ -77,23 +77,25 @@ def money(value: Any) -> str:
 async def recomputed(server: LiveServer, account_id: str) -> dict[str, Any]:
     """The account's metrics computed afresh from the documents, independently of the
     service's recompute (SPEC §2), in the API's spelling."""
+    [owner] = await server.sql("SELECT tenant_id FROM accounts WHERE id = :a", a=account_id)
     [row] = await server.sql("""
       SELECT
         (SELECT coalesce(sum(balance), 0) FROM invoices
-          WHERE account_id = :a AND status = 'POSTED') AS inv,
+          WHERE tenant_id = :t AND account_id = :a AND status = 'POSTED') AS inv,
         (SELECT max(invoice_date) FROM invoices
-          WHERE account_id = :a AND status = 'POSTED') AS last,
+          WHERE tenant_id = :t AND account_id = :a AND status = 'POSTED') AS last,
         (SELECT coalesce(sum(balance), 0) FROM debit_memos
-          WHERE account_id = :a AND status = 'POSTED') AS dm,
+          WHERE tenant_id = :t AND account_id = :a AND status = 'POSTED') AS dm,
         (SELECT coalesce(sum(amount - applied_amount - refunded_amount), 0) FROM payments
-          WHERE account_id = :a) AS pay,
+          WHERE tenant_id = :t AND account_id = :a) AS pay,
         (SELECT coalesce(sum(amount - applied_amount - refunded_amount), 0) FROM credit_memos
-          WHERE account_id = :a AND status = 'POSTED') AS cm,
+          WHERE tenant_id = :t AND account_id = :a AND status = 'POSTED') AS cm,
         (SELECT coalesce(sum(i.mrr), 0) FROM subscriptions s JOIN subscription_items i
-           ON i.subscription_id = s.id
-          WHERE s.owner_account_id = :a AND s.status <> 'CANCELLED' AND s.cancelled_on IS NULL
+           ON i.tenant_id = s.tenant_id AND i.subscription_id = s.id
+          WHERE s.tenant_id = :t AND s.owner_account_id = :a AND s.status <> 'CANCELLED'
+            AND s.cancelled_on IS NULL
             AND i.end_date IS NULL AND i.charge_type = 'RECURRING') AS mrr
-    """, a=account_id)
+    """, a=account_id, t=owner["tenant_id"])
     return {
         "totalInvoiceBalance": money(row["inv"]), "totalDebitMemoBalance": money(row["dm"]),
         "balance": money(row["inv"] + row["dm"]),

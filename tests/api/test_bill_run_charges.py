@@ -290,7 +290,8 @@ async def test_report_concurrent_usage_validation(
     error = await client.error(REPORT, {"n": sub["subscriptionNumber"], "d": "2026-01-01",
                                         "u": -1})
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "concurrentUsage"}
-    assert await server.sql("SELECT id FROM concurrent_usage_reports") == []
+    assert await server.sql("SELECT id FROM concurrent_usage_reports WHERE tenant_id = :t",
+                            t=client.tenant_id) == []
 
 
 async def test_zero_decimal_currency_rounds_to_whole_units(

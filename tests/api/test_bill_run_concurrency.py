@@ -39,7 +39,7 @@ async def test_two_concurrent_runs_bill_each_period_exactly_once(
     first = await start(client, "2026-03-01")
     second = await start(client, "2026-03-01")
     async with worker_state(server) as state:
-        jobs = await claim_jobs(state, 2)
+        jobs = await claim_jobs(state, 2, client.tenant_id)
         assert len(jobs) == 2
         # both runs bill the same owners in the same order, at the same time
         await asyncio.gather(*(run_job(state, job, job_kinds()) for job in jobs))

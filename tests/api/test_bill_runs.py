@@ -42,7 +42,7 @@ async def test_spec_example_bills_in_advance_with_a_prorated_first_period(
     assert run["status"] == "PENDING" and run["invoiceDate"] == "2026-03-01"
     assert (run["accountsProcessed"], run["invoicesCreated"], run["totalAmount"]) == (0, 0, "0")
     assert run["finishedAt"] is None and run["errors"] == []
-    assert await run_jobs(server) == 1
+    assert await run_jobs(server, client.tenant_id) == 1
     run = await get(client, run["id"])
     # 2025-12-15..2026-01-14 has 31 days, 12 of them served: 10.00 x 12/31 = 3.87; then the
     # periods from Jan 15 and Feb 15 (both start by the target) at 10.00: 23.87 in all.
@@ -155,8 +155,9 @@ async def test_validation_names_the_field(client: Client, server: LiveServer) ->
     error = await client.error(START, {"input": {"targetDate": "2026-01-01",
                                                  "accountIds": [foreign]}})
     assert error["extensions"] == {"code": "NOT_FOUND", "field": "accountIds[0]"}
-    assert await server.sql("SELECT id FROM bill_runs") == []
-    assert await server.sql("SELECT id FROM jobs") == []
+    t = client.tenant_id
+    assert await server.sql("SELECT id FROM bill_runs WHERE tenant_id = :t", t=t) == []
+    assert await server.sql("SELECT id FROM jobs WHERE tenant_id = :t", t=t) == []
 
 
 async def test_a_bill_run_of_another_tenant_is_not_found(
@@ -172,7 +173,8 @@ async def test_idempotency_key_starts_one_run(client: Client, server: LiveServer
     first = (await client.gql(START, variables))["billRun"]
     second = (await client.gql(START, variables))["billRun"]
     assert first["id"] == second["id"]
-    assert len(await server.sql("SELECT id FROM jobs WHERE kind = 'bill_run'")) == 1
+    assert len(await server.sql("SELECT id FROM jobs WHERE tenant_id = :t AND kind = 'bill_run'",
+                                t=client.tenant_id)) == 1
     error = await client.error(START, {"input": {"targetDate": "2026-02-01"},
                                        "key": "run-2026-01"})
     assert error["extensions"]["code"] == "IDEMPOTENCY_KEY_REUSED"
@@ -217,7 +219,8 @@ async def test_an_unexpected_failure_fails_the_run_and_its_job(
     assert run["status"] == "FAILED" and run["finishedAt"]
     assert run["errors"] == [{"code": "INTERNAL",
                               "message": f"internal error; bill run id {run['id']}"}]
-    [job] = await server.sql("SELECT status, errors FROM jobs WHERE kind = 'bill_run'")
+    [job] = await server.sql("SELECT status, errors FROM jobs WHERE tenant_id = :t "
+                             "AND kind = 'bill_run'", t=client.tenant_id)
     assert job["status"] == "FAILED" and job["errors"][0]["code"] == "INTERNAL"
     assert await invoices(client, customer) == []
     # a new run, once the cause is gone, bills it

@@ -109,7 +109,7 @@ async def test_async_limits_answer_at_once(server: LiveServer, client: Client) -
         error = await client.error(CREATE_ASYNC, {"input": order(
             account, *[entry(*[create_action()] * actions)] * subscriptions)})
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "subscriptions"}
-    assert await server.sql("SELECT 1 FROM jobs") == []
+    assert await server.sql("SELECT 1 FROM jobs WHERE tenant_id = :t", t=client.tenant_id) == []
 
 
 async def test_async_order_idempotency(server: LiveServer, client: Client) -> None:
@@ -122,14 +122,14 @@ async def test_async_order_idempotency(server: LiveServer, client: Client) -> No
     reused = await client.error(CREATE_ASYNC, {"input": {**input, "orderNumber": "X"},
                                                "key": "async-1"})
     assert reused["extensions"]["code"] == "IDEMPOTENCY_KEY_REUSED"
-    assert len(await server.sql("SELECT 1 FROM jobs")) == 1
+    assert len(await server.sql("SELECT 1 FROM jobs WHERE tenant_id = :t", t=client.tenant_id)) == 1
     racing = await asyncio.gather(*(client.post(CREATE_ASYNC, {"input": input, "key": "async-2"})
                                     for _ in range(6)))
     bodies = [r.json() for r in racing]
     ids = {b["data"]["createOrderAsync"]["id"] for b in bodies if b.get("data")}
     codes = {b["errors"][0]["extensions"]["code"] for b in bodies if b.get("errors")}
     assert len(ids) == 1 and codes <= {"IDEMPOTENCY_KEY_IN_USE"}
-    assert len(await server.sql("SELECT 1 FROM jobs")) == 2
+    assert len(await server.sql("SELECT 1 FROM jobs WHERE tenant_id = :t", t=client.tenant_id)) == 2
 
 
 async def test_unknown_job_is_not_found(client: Client) -> None:
@@ -187,7 +187,8 @@ async def test_a_lost_claim_commits_nothing(server: LiveServer, client: Client) 
                      events=EventHub())
     try:
         async with engine.begin() as conn:
-            job = await jobs.claim(conn, "test-worker", runner.LEASE_SECONDS)
+            job = await jobs.claim(conn, "test-worker", runner.LEASE_SECONDS,
+                                   tenant_id=client.tenant_id)
         assert job is not None and str(job["id"]) == job_id and job["attempt"] == 1
         await server.sql("UPDATE jobs SET attempt = 2, claimed_by = 'other' WHERE id = :id",
                          id=job_id)
@@ -212,7 +213,8 @@ async def test_a_job_of_an_unknown_kind_fails(worker_server: LiveServer,
     async with asyncio.timeout(10):
         while True:
             [row] = await worker_server.sql(
-                "SELECT status, errors FROM jobs WHERE kind = 'mystery'")
+                "SELECT status, errors FROM jobs WHERE tenant_id = :t AND kind = 'mystery'",
+                t=worker_client.tenant_id)
             if row["status"] == "FAILED":
                 break
             await asyncio.sleep(0.05)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billgraph.db.engine import make_engine
 from tests import processes
 from tests.invariants import violations
-from tests.support import Client
+from tests.support import Client, lock_waiters
 
 pytestmark = pytest.mark.faults
 
@@ -65,10 +65,9 @@ async def killed(server: processes.ServerProcess) -> None:
 
 async def waiting_for_lock(engine: AsyncEngine, database: str | None, like: str) -> None:
     for _ in range(600):
-        rows = await sql(engine, "SELECT pid FROM pg_stat_activity WHERE datname = :db AND "
-                                 "application_name = 'billgraph' AND wait_event_type = 'Lock' "
-                                 "AND query ILIKE :like", db=database, like=f"%{like}%")
-        if rows:
+        async with engine.connect() as conn:
+            waiting = await lock_waiters(conn, like)
+        if waiting:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the server never waited for the lock ({like})")
@@ -125,8 +124,9 @@ async def test_server_killed_during_a_bill_run(database_url: str, engine: AsyncE
             owners = await billing_world(client)
             async with engine.connect() as holder:
                 lock = await holder.begin()
-                await holder.execute(text("SELECT 1 FROM account_metrics WHERE account_id = :a "
-                                          "FOR UPDATE"), {"a": owners[BLOCKED]})
+                await holder.execute(text("SELECT 1 FROM account_metrics WHERE tenant_id = :t "
+                                          "AND account_id = :a FOR UPDATE"),
+                                     {"t": tenant_id, "a": owners[BLOCKED]})
                 run = (await client.gql('mutation { billRun(input: {targetDate: "2026-02-01"}) '
                                         "{ id } }"))["billRun"]["id"]
                 await waiting_for_lock(engine, database, "account_metrics")
@@ -212,7 +212,8 @@ async def test_server_killed_during_a_refresh(database_url: str, engine: AsyncEn
                                                   "lines": [{"description": "usage",
                                                              "unitPrice": f"{n + 1}.25"}]}]})
                 await holder.execute(text("SELECT 1 FROM metrics_stale_marks WHERE "
-                                          "account_id = :a FOR UPDATE"), {"a": blocked})
+                                          "tenant_id = :t AND account_id = :a FOR UPDATE"),
+                                     {"t": tenant_id, "a": blocked})
                 await client.gql("mutation { updateTenantSettings(input: "
                                  "{metricsRefreshIntervalSeconds: 1}) { id } }")
                 await sql(engine, "UPDATE account_metrics SET last_metrics_update = "

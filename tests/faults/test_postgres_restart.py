@@ -3,7 +3,8 @@ is down, and the server recovers by itself — ready again, queries answer, and 
 listener reconnects (metricsUpdated arrives again).
 
 The test cluster is shared by the whole suite, so this test starts a PostgreSQL of its
-own in tmp_path and restarts that one.
+own in tmp_path and restarts that one (with --citus: a coordinator and a worker of its
+own, and restarts the coordinator).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from sqlalchemy import text
 from billgraph.db.bootstrap import ensure_database
 from billgraph.db.engine import make_engine
 from billgraph.db.migrate import upgrade
+from tests.conftest import citus_mode
 from tests.support import LiveServer, Subscriber, start_server
 
 with warnings.catch_warnings():
@@ -31,22 +34,38 @@ UPDATES = "subscription($id: ID) { metricsUpdated(accountId: $id) { account { id
 REFRESH = "mutation($id: ID!) { refreshMetrics(accountId: $id) { balance } }"
 
 
+@dataclass
+class Restartable:
+    node: EmbeddedPostgres  # the server to stop and start: PostgreSQL, or Citus' coordinator
+    url: str
+
+
 @pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+def postgres(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Restartable]:
+    if citus_mode(request.config):  # a small cluster of its own: coordinator + 1 worker
+        from billgraph.db.embedded_citus import CitusCluster
+
+        cluster = CitusCluster(tmp_path / "citus", workers=1, shard_count=2)
+        cluster.start()
+        try:
+            asyncio.run(cluster.create_database("restarted"))
+            yield Restartable(cluster.nodes[0], cluster.url("restarted"))
+        finally:
+            cluster.stop()
+        return
     pg = EmbeddedPostgres(tmp_path / "pg", fast=True)
     pg.start()
     try:
-        yield pg
+        asyncio.run(ensure_database(pg.url("postgres"), "restarted"))
+        yield Restartable(pg, pg.url("restarted"))
     finally:
         pg.stop()
 
 
 @pytest.fixture
-async def live(postgres: EmbeddedPostgres) -> AsyncIterator[LiveServer]:
-    await ensure_database(postgres.url("postgres"), "restarted")
-    url = postgres.url("restarted")
-    await asyncio.to_thread(upgrade, url)
-    async with start_server(url, run_workers=True, worker_tick_seconds=0.1) as server:
+async def live(postgres: Restartable) -> AsyncIterator[LiveServer]:
+    await asyncio.to_thread(upgrade, postgres.url)
+    async with start_server(postgres.url, run_workers=True, worker_tick_seconds=0.1) as server:
         yield server
 
 
@@ -76,7 +95,7 @@ async def listening(server: LiveServer) -> bool:
 
 
 async def test_server_recovers_from_a_postgres_restart(
-        postgres: EmbeddedPostgres, live: LiveServer) -> None:
+        postgres: Restartable, live: LiveServer) -> None:
     async with live.new_tenant("restart") as client:
         unseen_key = await live.create_key(client.tenant_id, "read")  # not cached by the server
         account = (await client.gql('mutation { createAccount(input: {name: "Watched"}) '
@@ -90,7 +109,7 @@ async def test_server_recovers_from_a_postgres_restart(
             await client.gql(REFRESH, {"id": account})
             assert (await sub.next())["metricsUpdated"]["account"]["id"] == account
 
-            await asyncio.to_thread(postgres.stop)  # fast shutdown: every session ends
+            await asyncio.to_thread(postgres.node.stop)  # fast shutdown: every session ends
             async def down() -> bool:
                 return await readiness(live) == 503
             await until(down, timeout=20)
@@ -102,7 +121,7 @@ async def test_server_recovers_from_a_postgres_restart(
             refused = await client.post("{ viewer { id } }", key=unseen_key)
             assert refused.status_code == 503, refused.text  # not a bare 500
             assert refused.json()["errors"][0]["extensions"]["retryable"] is True
-            await asyncio.to_thread(postgres.start)
+            await asyncio.to_thread(postgres.node.start)
 
             async def up() -> bool:
                 return await readiness(live) == 200

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from billgraph.db.engine import make_engine
 from tests.invariants import violations
-from tests.support import Client, LiveServer, start_server
+from tests.support import Client, LiveServer, lock_waiters, start_server
 
 pytestmark = pytest.mark.faults
 
@@ -72,12 +72,9 @@ async def waiting_backend(engine: Any, database: str | None) -> int:
     """The pid of the server's backend that waits for a lock (the held mutation)."""
     for _ in range(200):
         async with engine.connect() as conn:
-            pid = (await conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = :db "
-                "AND application_name = 'billgraph' AND wait_event_type = 'Lock' "
-                "AND query ILIKE '%account_metrics%'"), {"db": database})).scalar()
-        if pid is not None:
-            return int(pid)
+            pids = await lock_waiters(conn, "account_metrics")
+        if pids:
+            return pids[0]
         await asyncio.sleep(0.05)
     raise AssertionError("the mutation never waited for the metrics lock")
 
@@ -95,12 +92,13 @@ async def test_terminated_backend_then_retry_gives_one_result(
             async with engine.connect() as holder:
                 lock = await holder.begin()
                 await holder.execute(text(
-                    "SELECT 1 FROM account_metrics WHERE account_id = :a FOR UPDATE"),
-                    {"a": account})
+                    "SELECT 1 FROM account_metrics WHERE tenant_id = :t AND account_id = :a "
+                    "FOR UPDATE"), {"t": client.tenant_id, "a": account})
                 first = asyncio.create_task(client.post(query, variables))
                 pid = await waiting_backend(engine, database)
                 async with engine.connect() as killer:
-                    assert (await killer.execute(text("SELECT pg_terminate_backend(:pid)"),
+                    assert (await killer.execute(text(
+                        "SELECT pg_terminate_backend(CAST(:pid AS integer))"),
                                                  {"pid": pid})).scalar() is True
                 await asyncio.sleep(0.2)
                 await lock.rollback()

@@ -83,7 +83,7 @@ async def test_the_job_claimed_again_resumes_after_the_last_committed_owner(
     # runner claims the job again; the run skips the owners it already invoiced.
     await server.sql("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' "
                      "WHERE bill_run_id = CAST(:r AS uuid)", r=run["id"])
-    assert await run_jobs(server) == 1
+    assert await run_jobs(server, client.tenant_id) == 1
     done = await get(client, run["id"])
     assert done == {**done, "status": "COMPLETED", "accountsTotal": OWNERS,
                     "accountsProcessed": OWNERS, "invoicesCreated": OWNERS,
@@ -105,7 +105,7 @@ async def test_a_new_run_completes_the_rest(
     # and when the dead run's job is claimed again, it finds nothing left to bill
     await server.sql("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' "
                      "WHERE bill_run_id = CAST(:r AS uuid)", r=killed["id"])
-    await run_jobs(server)
+    await run_jobs(server, client.tenant_id)
     old = await get(client, killed["id"])
     assert (old["status"], old["accountsProcessed"], old["invoicesCreated"],
             old["totalAmount"]) == ("COMPLETED", OWNERS, COMMITTED, f"{COMMITTED * 20}.00")

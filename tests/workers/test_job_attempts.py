@@ -36,7 +36,8 @@ async def test_a_bill_run_whose_worker_keeps_dying_fails_and_the_next_run_bills_
     async with worker_state(server) as state:
         limit = state.settings.job_max_attempts
         await die_in_every_attempt(server, run["id"], limit)
-        [job] = await claim_jobs(state, 1)  # one claim too many: given up, not run
+        # one claim too many: given up, not run
+        [job] = await claim_jobs(state, 1, client.tenant_id)
         assert job["attempt"] == limit + 1
         await run_job(state, job, job_kinds())
     [row] = await server.sql("SELECT status, errors FROM jobs WHERE id = :id", id=job["id"])
@@ -74,7 +75,7 @@ async def test_an_order_job_is_run_up_to_the_limit_then_failed_with_nothing_writ
         await server.sql("UPDATE jobs SET status = 'RUNNING', attempt = :n, "
                          "heartbeat_at = now() - interval '10 minutes' WHERE id = :id",
                          n=attempts, id=job_id)
-        [job] = await claim_jobs(state, 1)
+        [job] = await claim_jobs(state, 1, client.tenant_id)
         await run_job(state, job, job_kinds())
     data = await client.gql("query($id: ID!) { job(id: $id) { status order { id } "
                             "errors { code message } } }", {"id": job_id})

@@ -95,7 +95,8 @@ async def test_a_killed_refresh_loses_nothing(server: LiveServer, client: Client
     the marks stay, the account stays stale, and the next refresh is exact."""
     account = await partner_account(client)
     await set_interval(client, 1)
-    await server.sql("UPDATE account_metrics SET last_metrics_update = now() - interval '1 hour'")
+    await server.sql("UPDATE account_metrics SET last_metrics_update = now() - interval '1 hour' "
+                     "WHERE tenant_id = :t", t=client.tenant_id)
     await write_invoice_behind_the_api(server, client.tenant_id, account, "3.00")
     # hold the metrics row so the refresher's claim blocks behind us... then kill it
     from billgraph.db.engine import make_engine
@@ -108,7 +109,7 @@ async def test_a_killed_refresh_loses_nothing(server: LiveServer, client: Client
             pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
             claimed = await metrics_service.refresh_if_due(conn, client.tenant_id, account)  # type: ignore[arg-type]
             assert claimed is not None  # recomputed inside the transaction, not committed
-            await server.sql("SELECT pg_terminate_backend(:pid)", pid=pid)
+            await server.sql("SELECT pg_terminate_backend(CAST(:pid AS integer))", pid=pid)
             try:
                 await tx.commit()
             except Exception:
@@ -122,7 +123,9 @@ async def test_a_killed_refresh_loses_nothing(server: LiveServer, client: Client
     async with start_server(server.database_url, run_workers=True,
                             worker_tick_seconds=0.1) as worker:
         for _ in range(100):
-            rows = await worker.sql("SELECT count(*) AS n FROM metrics_stale_marks")
+            rows = await worker.sql(
+                "SELECT count(*) AS n FROM metrics_stale_marks WHERE tenant_id = :t",
+                t=client.tenant_id)
             if rows[0]["n"] == 0:
                 break
             await asyncio.sleep(0.1)
@@ -179,7 +182,8 @@ async def test_two_processes_share_the_refresher_and_the_events(database_url: st
         await set_interval(client, 600)
         accounts = [await partner_account(client, f"p{i}") for i in range(40)]
         await setup.sql(
-            "UPDATE account_metrics SET last_metrics_update = now() - interval '1 hour'")
+            "UPDATE account_metrics SET last_metrics_update = now() - interval '1 hour' "
+            "WHERE tenant_id = :t", t=tenant_id)
     with serve_process(database_url, workers=False) as url_a:
         async with Subscriber(url_a, key) as sub:
             await sub.ack()

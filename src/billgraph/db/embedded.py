@@ -38,6 +38,7 @@ class EmbeddedPostgres:
 
     data_dir: Path
     fast: bool = False  # no durability: for throwaway test clusters only
+    options: list[str] = field(default_factory=list)  # more server settings, "name=value"
     owned: bool = field(default=False, init=False)
     _info: PostmasterInfo | None = field(default=None, init=False)
 
@@ -61,7 +62,8 @@ class EmbeddedPostgres:
             if os.geteuid() == 0:
                 os.chown(socket_dir, *_uid_gid())
             options = " ".join(
-                f"-c {o}" for o in SERVER_OPTIONS + (FAST_OPTIONS if self.fast else []))
+                f"-c {o}"
+                for o in SERVER_OPTIONS + (FAST_OPTIONS if self.fast else []) + self.options)
             args = ["-w", "-t", "60", "-o", f'-h "" -k {socket_dir} {options}',
                     "-l", str(self.pgdata / "log"), "start"]
             try:

@@ -61,6 +61,15 @@ def sqlstate(error: BaseException) -> str | None:
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
 
 
+def unique_violation(error: BaseException) -> bool:
+    """A unique key was taken: SQLSTATE 23505, or the same error as Citus reports it when
+    it wrote the rows of an INSERT … SELECT through the coordinator (SQLSTATE XX000,
+    the worker's message kept)."""
+    return sqlstate(error) == "23505" or (
+        sqlstate(error) == "XX000"
+        and "duplicate key value violates unique constraint" in str(getattr(error, "orig", "")))
+
+
 def connection_lost(error: DBAPIError) -> bool:
     return bool(error.connection_invalidated) or sqlstate(error) in CONNECTION_LOST_SQLSTATES
 

@@ -10,6 +10,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import clock
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
@@ -123,9 +124,9 @@ async def update_account(writer: Writer, account_id: uuid.UUID, data: UpdateAcco
     if values:
         sets = ", ".join(f"{k} = :{k}" for k in values)
         await conn.execute(
-            text(f"UPDATE accounts SET {sets}, updated_at = now() "
+            text(f"UPDATE accounts SET {sets}, updated_at = CAST(:now AS timestamptz) "
                  "WHERE tenant_id = :t AND id = :id"),
-            {**values, "t": tenant_id, "id": account_id},
+            {**values, "t": tenant_id, "id": account_id, "now": clock.now()},
         )
     if data.detach_from_parent and data.parent_account_id is not None:
         raise BadUserInput("detachFromParent", "give parentAccountId or detachFromParent, not both")
@@ -142,9 +143,9 @@ async def set_partner(writer: Writer, account_id: uuid.UUID, partner: bool) -> R
     # This UPDATE waits for writes in flight (they hold FOR SHARE on the account), so
     # after it no write can still be deferring metrics for a non-partner account.
     result = await conn.execute(
-        text("UPDATE accounts SET partner_account = :p, updated_at = now() "
+        text("UPDATE accounts SET partner_account = :p, updated_at = CAST(:now AS timestamptz) "
              "WHERE tenant_id = :t AND id = :id"),
-        {"p": partner, "t": tenant_id, "id": account_id},
+        {"p": partner, "t": tenant_id, "id": account_id, "now": clock.now()},
     )
     if result.rowcount == 0:
         raise NotFound("account", account_id, field="accountId")

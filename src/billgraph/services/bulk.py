@@ -47,6 +47,6 @@ async def insert(conn: AsyncConnection, table: str, tenant_id: uuid.UUID, column
     names = ", ".join(name for name, _ in columns)
     return await conn.execute(
         text(f"INSERT INTO {table} (tenant_id, {names}) "
-             f"SELECT :tenant_id, {names} FROM {_unnest(columns)} {suffix}"),
+             f"SELECT CAST(:tenant_id AS uuid), {names} FROM {_unnest(columns)} {suffix}"),
         {"tenant_id": tenant_id, **_arrays(columns, rows)},
     )

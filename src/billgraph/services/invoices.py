@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import clock
 from billgraph.db.tx import Writer
 
 from . import metrics
@@ -96,9 +97,9 @@ async def post_invoice(writer: Writer, invoice_id: uuid.UUID) -> None:
         raise BadUserInput("id", f"invoice {invoice['invoice_number']} is {invoice['status']}; "
                                  "only a DRAFT invoice can be posted", reason="not_draft")
     await conn.execute(
-        text("UPDATE invoices SET status = 'POSTED', balance = amount, posted_at = now() "
-             "WHERE tenant_id = :t AND id = :id"),
-        {"t": tenant_id, "id": invoice_id},
+        text("UPDATE invoices SET status = 'POSTED', balance = amount, posted_at = "
+             "CAST(:now AS timestamptz) WHERE tenant_id = :t AND id = :id"),
+        {"t": tenant_id, "id": invoice_id, "now": clock.now()},
     )
     await outbox.record(writer, "INVOICE_POSTED", [invoice_id])
     await metrics.touched(writer, [invoice["account_id"]])

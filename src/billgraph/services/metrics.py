@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import clock
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services.webhooks import outbox
@@ -77,7 +78,7 @@ UPDATE account_metrics m SET
                            currency_minor_units(m.currency)),
     last_invoice_date = inv.last_date,
     contracted_mrr = round(coalesce(mrr.mrr, 0), currency_minor_units(m.currency)),
-    last_metrics_update = clock_timestamp()
+    last_metrics_update = CAST(:now AS timestamptz)
 FROM ids
 LEFT JOIN inv USING (account_id)
 LEFT JOIN dm USING (account_id)
@@ -96,7 +97,8 @@ async def recompute(
     ids = sorted(set(account_ids))
     if not ids:
         return []
-    rows = list((await conn.execute(RECOMPUTE, {"tenant": tenant_id, "ids": ids})).mappings())
+    result = await conn.execute(RECOMPUTE, {"tenant": tenant_id, "ids": ids, "now": clock.now()})
+    rows = list(result.mappings())
     await outbox.record_groups(conn, tenant_id, [outbox.Group(
         "ACCOUNT_METRICS_UPDATED", [r["account_id"] for r in rows])])
     return rows
@@ -121,21 +123,25 @@ async def lock_and_recompute(
 # account) waits for writes in flight, so the flag cannot change under us. In the same
 # statement the partner accounts get their stale mark, and the metrics rows of the others
 # are locked (after every account, in id order as lock_and_recompute does; the count
-# makes the statement lock them all).
+# makes the statement lock them all). `locked` reads accounts itself, FOR SHARE (the
+# flag re-checked on the row's latest version), rather than the `acc` CTE: a CTE
+# referencing another one next to an INSERT is not routed to one shard by Citus.
 TOUCH = text("""
 WITH acc AS (
     SELECT id, partner_account FROM accounts
     WHERE tenant_id = :tenant AND id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR SHARE),
 marks AS (
     INSERT INTO metrics_stale_marks (tenant_id, id, account_id)
-    SELECT :tenant, m.mark_id, m.account_id
+    SELECT CAST(:tenant AS uuid), m.mark_id, m.account_id
     FROM unnest(CAST(:ids AS uuid[]), CAST(:mark_ids AS uuid[])) AS m(account_id, mark_id)
     JOIN acc ON acc.id = m.account_id
     WHERE acc.partner_account),
 locked AS (
-    SELECT account_id FROM account_metrics
-    WHERE tenant_id = :tenant AND account_id IN (SELECT id FROM acc WHERE NOT partner_account)
-    ORDER BY account_id FOR UPDATE)
+    SELECT m.account_id FROM account_metrics m
+    JOIN accounts a ON a.tenant_id = m.tenant_id AND a.id = m.account_id
+    WHERE m.tenant_id = :tenant AND m.account_id = ANY(CAST(:ids AS uuid[]))
+      AND NOT a.partner_account
+    ORDER BY m.account_id FOR UPDATE OF m FOR SHARE OF a)
 SELECT id, partner_account, (SELECT count(*) FROM locked) AS locked FROM acc
 """)
 
@@ -163,10 +169,12 @@ async def create_row(conn: AsyncConnection, tenant_id: uuid.UUID, account_id: uu
         text("INSERT INTO account_metrics (tenant_id, account_id, currency, balance, "
              "credit_balance, total_invoice_balance, total_debit_memo_balance, "
              "unapplied_credit_memo_amount, unapplied_payment_amount, contracted_mrr, "
-             "last_metrics_update) SELECT :tenant, :account, :currency, z.v, z.v, z.v, z.v, z.v, "
-             "z.v, z.v, clock_timestamp() "
+             "last_metrics_update) SELECT CAST(:tenant AS uuid), CAST(:account AS uuid), "
+             "CAST(:currency AS text), z.v, z.v, z.v, z.v, z.v, z.v, z.v, "
+             "CAST(:now AS timestamptz) "
              "FROM (SELECT round(0::numeric, currency_minor_units(:currency)) AS v) z"),
-        {"tenant": tenant_id, "account": account_id, "currency": currency},
+        {"tenant": tenant_id, "account": account_id, "currency": currency,
+         "now": clock.now()},
     )
 
 
@@ -188,31 +196,38 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID,
 
 # ---------------------------------------------------------------- deferred refresh
 
-# The stale accounts are found by a skip scan over the (tenant, account, marked_at)
-# index: one index probe per stale account, however many marks each has piled up
-# (a busy partner account gathers thousands within one interval).
+# Tenants with stale marks: one probe per tenant of the (tenant, account, marked_at)
+# index (tenants is small; a reference table on Citus).
+TENANTS_WITH_MARKS = text("""
+SELECT t.id FROM tenants t WHERE t.id IN (SELECT tenant_id FROM metrics_stale_marks)
+""")
+
+# Within one tenant the stale accounts are found by a skip scan over that index: one
+# index probe per stale account, however many marks each has piled up (a busy partner
+# account gathers thousands within one interval). Filtered by tenant_id, as Citus
+# requires of a recursive CTE (it then runs on the tenant's shard).
 DUE_ACCOUNTS = text("""
 WITH RECURSIVE stale(tenant_id, account_id) AS (
     (SELECT tenant_id, account_id FROM metrics_stale_marks
-     ORDER BY tenant_id, account_id LIMIT 1)
+     WHERE tenant_id = :tenant ORDER BY tenant_id, account_id LIMIT 1)
     UNION ALL
     SELECT n.tenant_id, n.account_id FROM stale s
     CROSS JOIN LATERAL (
         SELECT k.tenant_id, k.account_id FROM metrics_stale_marks k
-        WHERE (k.tenant_id, k.account_id) > (s.tenant_id, s.account_id)
+        WHERE k.tenant_id = :tenant AND (k.tenant_id, k.account_id) > (s.tenant_id, s.account_id)
         ORDER BY k.tenant_id, k.account_id LIMIT 1) n)
-SELECT s.tenant_id, s.account_id
+SELECT s.tenant_id, s.account_id, f.first_marked
 FROM stale s
-JOIN account_metrics m ON m.tenant_id = s.tenant_id AND m.account_id = s.account_id
-JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
-JOIN tenants t ON t.id = s.tenant_id
+JOIN account_metrics m ON m.tenant_id = :tenant AND m.account_id = s.account_id
+JOIN accounts a ON a.tenant_id = :tenant AND a.id = s.account_id
+JOIN tenants t ON t.id = :tenant
 CROSS JOIN LATERAL (
     SELECT k.marked_at AS first_marked FROM metrics_stale_marks k
-    WHERE k.tenant_id = s.tenant_id AND k.account_id = s.account_id
+    WHERE k.tenant_id = :tenant AND k.account_id = s.account_id
     ORDER BY k.marked_at LIMIT 1) f
-WHERE NOT a.partner_account
+WHERE (NOT a.partner_account
    OR m.last_metrics_update IS NULL
-   OR m.last_metrics_update <= now() - make_interval(secs => t.metrics_refresh_interval_seconds)
+   OR m.last_metrics_update <= now() - make_interval(secs => t.metrics_refresh_interval_seconds))
 ORDER BY f.first_marked
 LIMIT :limit
 """)
@@ -233,9 +248,14 @@ FOR UPDATE OF m SKIP LOCKED
 
 async def due_accounts(conn: AsyncConnection,
                        limit: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """Stale accounts whose interval has passed (non-partner ones at once), oldest mark first."""
-    rows = await conn.execute(DUE_ACCOUNTS, {"limit": limit})
-    return [(r.tenant_id, r.account_id) for r in rows]
+    """Stale accounts whose interval has passed (non-partner ones at once), oldest mark
+    first: the tenants with marks, then each tenant's due accounts."""
+    due = []
+    for tenant_id in (await conn.execute(TENANTS_WITH_MARKS)).scalars().all():
+        rows = await conn.execute(DUE_ACCOUNTS, {"tenant": tenant_id, "limit": limit})
+        due += [(r.first_marked, r.tenant_id, r.account_id) for r in rows]
+    due.sort()
+    return [(tenant_id, account_id) for _, tenant_id, account_id in due[:limit]]
 
 
 async def refresh_if_due(conn: AsyncConnection, tenant_id: uuid.UUID,

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from billgraph.db import clock
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services.billing.adjustment_facts import load_profiles, load_rates
@@ -240,7 +241,8 @@ INSERT_INVOICES = text("""
 INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date, status,
                       amount, balance, currency, posted_at, subtotal, tax_amount)
 SELECT CAST(:t AS uuid), u.id, u.num, u.account_id, u.invoice_date, u.due_date, u.status,
-       u.amount, u.amount, u.currency, CASE WHEN u.status = 'POSTED' THEN now() END,
+       u.amount, u.amount, u.currency,
+       CASE WHEN u.status = 'POSTED' THEN CAST(:now AS timestamptz) END,
        u.subtotal, u.tax
 FROM unnest(CAST(:ids AS uuid[]), CAST(:nums AS text[]), CAST(:accounts AS uuid[]),
             CAST(:invoice_dates AS date[]), CAST(:due_dates AS date[]),
@@ -291,7 +293,7 @@ async def _insert(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
     """Insert the invoices, then the lines of those whose number was free; their ids."""
     conn, tenant_id = writer.conn, writer.tenant_id
     inserted = set((await conn.execute(INSERT_INVOICES, {
-        "t": tenant_id,
+        "t": tenant_id, "now": clock.now(),
         "ids": [d.id for d in drafts],
         "nums": [d.number for d in drafts],
         "accounts": [d.account_id for d in drafts],

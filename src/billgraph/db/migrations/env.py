@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from billgraph.db.citus import distribute
 from billgraph.db.engine import make_engine
 from billgraph.models import metadata
 
@@ -19,6 +20,7 @@ def run_migrations(connection: Connection) -> None:
     with context.begin_transaction():
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         context.run_migrations()
+        distribute(connection)  # on Citus: place the tables new migrations created
 
 
 async def run_async() -> None:

@@ -29,10 +29,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InternalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billgraph.db.tx import Database, Writer, sqlstate
+from billgraph.db import clock
+from billgraph.db.tx import Database, Writer, unique_violation
 from billgraph.events import Event, Publish
 from billgraph.models import new_id
 from billgraph.services import jobs
@@ -199,8 +200,8 @@ class _Run:
             try:
                 await self.write(owner, currency, charges)
                 return True
-            except IntegrityError as failure:
-                if sqlstate(failure) != "23505" or attempt == WRITE_TRIES - 1:
+            except (IntegrityError, InternalError) as failure:
+                if not unique_violation(failure) or attempt == WRITE_TRIES - 1:
                     raise
                 # Another run billed some of these periods meanwhile (or took the number):
                 # recompute this owner from what is billed now.
@@ -234,9 +235,10 @@ class _Run:
 
         async def work(writer: Writer) -> None:
             done = (await writer.conn.execute(
-                text(f"UPDATE bill_runs SET status = 'COMPLETED', finished_at = now(), "
-                     f"errors = errors || CAST(:errors AS jsonb) WHERE {GUARD} RETURNING id"),
-                {**self.guard.params(), "errors": _json(errors)})).first()
+                text(f"UPDATE bill_runs SET status = 'COMPLETED', finished_at = "
+                     "CAST(:now AS timestamptz), errors = errors || CAST(:errors AS jsonb) "
+                     f"WHERE {GUARD} RETURNING id"),
+                {**self.guard.params(), "errors": _json(errors), "now": clock.now()})).first()
             if done is None:
                 raise Superseded(f"bill run {self.guard.run_id} is no longer running")
             await outbox.record(writer, "BILL_RUN_COMPLETED", [self.guard.run_id])
@@ -256,9 +258,9 @@ async def _start(db: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> RowMa
     async def work(writer: Writer) -> RowMapping | None:
         return (await writer.conn.execute(
             text("UPDATE bill_runs SET status = 'RUNNING', started_at = coalesce(started_at, "
-                 "now()) WHERE tenant_id = :t AND id = :id AND status IN ('PENDING', 'RUNNING') "
-                 "RETURNING *"),
-            {"t": tenant_id, "id": run_id})).mappings().first()
+                 "CAST(:now AS timestamptz)) WHERE tenant_id = :t AND id = :id "
+                 "AND status IN ('PENDING', 'RUNNING') RETURNING *"),
+            {"t": tenant_id, "id": run_id, "now": clock.now()})).mappings().first()
 
     return await db.write(tenant_id, work)
 
@@ -277,9 +279,10 @@ async def _fail(db: Database, publish: Publish, guard: RunGuard,
     """Mark the run FAILED with coded errors (the job runner fails the job)."""
     async def work(writer: Writer) -> None:
         failed = (await writer.conn.execute(
-            text(f"UPDATE bill_runs SET status = 'FAILED', finished_at = now(), "
-                 f"errors = errors || CAST(:errors AS jsonb) WHERE {where} RETURNING id"),
-            {**guard.params(), "errors": _json(errors)})).scalars().all()
+            text(f"UPDATE bill_runs SET status = 'FAILED', finished_at = "
+                 "CAST(:now AS timestamptz), errors = errors || CAST(:errors AS jsonb) "
+                 f"WHERE {where} RETURNING id"),
+            {**guard.params(), "errors": _json(errors), "now": clock.now()})).scalars().all()
         await outbox.record(writer, "BILL_RUN_FAILED", failed)
 
     await db.write(guard.tenant_id, work)

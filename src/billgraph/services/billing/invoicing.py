@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping, text
 
+from billgraph.db import clock
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import metrics
@@ -78,7 +79,8 @@ inv AS (
            'INV' || lpad(n::text, greatest(8, length(n::text)), '0'), CAST(:owner AS uuid),
            CAST(:invoice_date AS date), CAST(:invoice_date AS date), CAST(:status AS text),
            CAST(:amount AS numeric), CAST(:amount AS numeric), CAST(:currency AS text),
-           CAST(:run AS uuid), CASE WHEN CAST(:status AS text) = 'POSTED' THEN now() END,
+           CAST(:run AS uuid),
+           CASE WHEN CAST(:status AS text) = 'POSTED' THEN CAST(:now AS timestamptz) END,
            CAST(:subtotal AS numeric), CAST(:discount AS numeric), CAST(:tax AS numeric)
     FROM number
     RETURNING id, invoice_number),
@@ -221,6 +223,7 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
              for t in ln.taxes]
     row = (await writer.conn.execute(WRITE_INVOICE, {
         **guard.params(), "owner": owner, "amount": amount, "invoice": invoice_id,
+        "now": clock.now(),
         "subtotal": round_money(sums.subtotal, currency),
         "discount": round_money(sums.discount, currency), "tax": round_money(sums.tax, currency),
         "discounts": [ln.discount for ln in lines], "taxes": [ln.tax for ln in lines],

@@ -97,9 +97,9 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
     if numbers:
         subscriptions = {r["subscription_number"]: r for r in (await conn.execute(text(
             "SELECT s.*, (SELECT max(o.effective_date) FROM subscription_owners o "
-            "WHERE o.tenant_id = s.tenant_id AND o.subscription_id = s.id) AS owners_since, "
+            "WHERE o.tenant_id = :t AND o.subscription_id = s.id) AS owners_since, "
             "(SELECT max(p.resume_date) FROM subscription_suspensions p "
-            "WHERE p.tenant_id = s.tenant_id AND p.subscription_id = s.id) AS resumed_on "
+            "WHERE p.tenant_id = :t AND p.subscription_id = s.id) AS resumed_on "
             "FROM subscriptions s WHERE s.tenant_id = :t AND s.subscription_number = "
             "ANY(:numbers) ORDER BY s.id FOR UPDATE"), {**t, "numbers": numbers})).mappings()}
     if subscriptions:

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import clock
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import bulk
@@ -80,7 +81,7 @@ class _Statement:
 
     def __init__(self, tenant_id: uuid.UUID) -> None:
         self.parts: list[str] = []
-        self.params: dict[str, object] = {"t": tenant_id}
+        self.params: dict[str, object] = {"t": tenant_id, "now": clock.now()}
 
     def add(self, name: str, sql: str) -> None:
         self.parts.append(f"{name} AS ({sql})")
@@ -145,7 +146,7 @@ async def write_order(writer: Writer, order_number: str | None, order_date: date
     out.update("su", "subscriptions", SUBSCRIPTION_CHANGES,
                [(s.id, s.status, s.owner, s.invoice_owner, s.cancelled_on, s.binding_end)
                 for s in applied.subs if not s.new and s.changed],
-               touch=", updated_at = now()")
+               touch=", updated_at = CAST(:now AS timestamptz)")
     items = [(s, i) for s in applied.subs for i in s.items]
     out.insert("i", "subscription_items", ITEM_COLUMNS, [
         (i.id, s.id, i.product_id, i.charge_type, i.quantity, i.price, i.price_period,
