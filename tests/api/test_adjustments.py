@@ -251,7 +251,7 @@ async def test_bill_runs_stay_exactly_once_with_discounts_and_taxes(
         await apply(client, sub["subscriptionNumber"], "F15")
     first, second = await start(client, "2026-02-01"), await start(client, "2026-02-01")
     async with worker_state(server) as state:
-        jobs = await claim_jobs(state, 2)
+        jobs = await claim_jobs(state, 2, client.tenant_id)
         await asyncio.gather(*(run_job(state, job, job_kinds()) for job in jobs))
     runs = [await get(client, first["id"]), await get(client, second["id"])]
     # per owner and month: 40.00 - 15.00 = 25.00 net; 19 % of SEAT's 10 - 3.75 = 6.25

@@ -234,7 +234,7 @@ async def test_two_concurrent_runs_bill_usage_exactly_once(client: Client,
                                           "2026-01-10T00:00:00Z"))
     first, second = await start(client, "2026-02-01"), await start(client, "2026-02-01")
     async with worker_state(server) as state:
-        jobs = await claim_jobs(state, 2)
+        jobs = await claim_jobs(state, 2, client.tenant_id)
         await asyncio.gather(*(run_job(state, job, job_kinds()) for job in jobs))
     runs = [await get(client, first["id"]), await get(client, second["id"])]
     assert [r["status"] for r in runs] == ["COMPLETED", "COMPLETED"]
