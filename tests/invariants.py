@@ -210,8 +210,14 @@ async def violations(conn: AsyncConnection, tenant_id: uuid.UUID | str, *,
             + await metric_mismatches(conn, tenant_id, include_stale=include_stale))
 
 
+VOLATILE = {"api_keys": "last_used_at"}
+
+
 async def snapshot(conn: AsyncConnection, tenant_id: uuid.UUID | str) -> dict[str, Any]:
-    """Every row of the tenant in every table that has a tenant_id (for 'nothing changed')."""
+    """Every row of the tenant in every table that has a tenant_id (for 'nothing changed').
+
+    Leaves out api_keys.last_used_at: the server flushes it from memory every few seconds
+    after any request, reads included, so it is bookkeeping, not the tenant's data."""
     tables = (await conn.execute(text(
         "SELECT table_name FROM information_schema.columns WHERE column_name = 'tenant_id' "
         "AND table_schema = 'public' ORDER BY table_name"))).scalars().all()
@@ -220,5 +226,7 @@ async def snapshot(conn: AsyncConnection, tenant_id: uuid.UUID | str) -> dict[st
         rows = (await conn.execute(text(
             f'SELECT to_jsonb(x) AS r FROM "{table}" x WHERE tenant_id = :t'),
             {"t": tenant_id})).scalars().all()
+        for row in rows:
+            row.pop(VOLATILE.get(table, ""), None)
         result[table] = sorted(rows, key=lambda r: str(sorted(r.items())))
     return result
