@@ -6,6 +6,9 @@ against it over HTTP, prints ONE table — each figure with the ceiling measured
 same run and the ratio — and appends it to bench/RESULTS.md with the date, the commit
 and the machine.
 
+--workers N: every benchmark again against `billgraph serve --workers N`, its rows
+marked "[N processes]" beside the 1-process rows.
+
 --quick: small sizes, a minute or two; checks the properties that must always hold
 (zero errors, a flat SQL statement count, exact metrics, complete bill runs) and exits
 non-zero when one does not. Timings are printed but not judged.
@@ -31,8 +34,8 @@ SCENARIOS = {"orders": "orders", "invoices": "invoices", "refresh": "refresh",
              "webhooks": "webhooks", "hierarchy": "hierarchy"}
 
 
-async def run_all(url: str, names: list[str], report: Report) -> None:
-    server = Server(url)
+async def run_all(url: str, names: list[str], report: Report, processes: int = 1) -> None:
+    server = Server(url, workers=str(processes))
     await server.start()
     bench = Bench(quick=report.quick, database_url=url, server=server, report=report)
     try:
@@ -56,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="small sizes; check errors and SQL counts, not timings")
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="run every benchmark a second time against `serve --workers N` "
+                             "(its rows beside the 1-process rows; server CPU sums the "
+                             "processes)")
     parser.add_argument("--no-record", action="store_true",
                         help="do not append the table to bench/RESULTS.md")
     args = parser.parse_args(argv)
@@ -72,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"billgraph bench ({'quick' if args.quick else 'full'}) on {machine()}", flush=True)
     with bench_database() as url:
         asyncio.run(run_all(url, names, report))
+        if args.workers > 1:
+            print(f"--- again, against serve --workers {args.workers}", flush=True)
+            report.suffix = f" [{args.workers} processes]"
+            asyncio.run(run_all(url, names, report, args.workers))
     seconds = time.perf_counter() - started
     print("\n" + report.table())
     for note in report.notes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -131,8 +132,10 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)  # zero-error / flat-SQL properties
     notes: list[str] = field(default_factory=list)
+    suffix: str = ""  # appended to every row's name: the server's process count
 
     def add(self, row: Row) -> None:
+        row = dataclasses.replace(row, name=row.name + self.suffix)
         self.rows.append(row)
         verdict = {True: "holds", False: "MISSED", None: "-"}[row.holds]
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
@@ -457,6 +460,13 @@ def parent_pid(pid: int) -> int:
         return 0
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its running children (`serve --workers N`'s processes)."""
+    return cpu_seconds(pid) + sum(
+        cpu_seconds(int(entry.name)) for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and parent_pid(int(entry.name)) == pid)
+
+
 class CpuMeter:
     """CPU seconds spent by the server, by this (client) process, and by the PostgreSQL
     cluster of the bench database (its postmaster's children), between start and stop."""
@@ -476,7 +486,7 @@ class CpuMeter:
             for entry in Path("/proc").iterdir():
                 if entry.name.isdigit() and parent_pid(int(entry.name)) == self.postmaster_pid:
                     postgres += cpu_seconds(int(entry.name))
-        return (cpu_seconds(self.server_pid), time.process_time(), postgres)
+        return (tree_cpu_seconds(self.server_pid), time.process_time(), postgres)
 
     def __enter__(self) -> CpuMeter:
         self.start = self.sample()

@@ -38,6 +38,12 @@ MASK = "***"
 SECRET_NAME = re.compile(r"secret|password|passwd|token|authorization|credential", re.I)
 # bearer tokens of this server (services/tenants.KEY_PREFIX) and Standard Webhooks secrets
 SECRET_VALUE = re.compile(r"\b(bgk_|whsec_)[A-Za-z0-9_\-+/=]{8,}")
+# Everything either pattern could match leaves one of these in the JSON text, lowered (a
+# key or string is written verbatim but for escapes of characters neither pattern
+# contains), so a JSON text without any has nothing to mask. (`in` is memchr-fast; a
+# case-insensitive alternation took 23 µs per usage record.)
+SECRET_HINTS = ("secret", "password", "passwd", "token", "authorization", "credential",
+                "bgk_", "whsec_")
 
 
 def mask(value: Any, name: str = "") -> Any:
@@ -81,7 +87,18 @@ async def _insert(conn: AsyncConnection, record: AuditRecord, outcome: str,
         "t": record.tenant_id, "id": new_id(), "at": occurred_at, "op": record.operation,
         "name": record.operation_name, "key": record.api_key_id, "rid": record.request_id,
         "outcome": outcome, "accounts": sorted(accounts),
-        "vars": json.dumps(mask(record.variables), default=plain)})
+        "vars": masked_json(record.variables)})
+
+
+def masked_json(variables: dict[str, Any]) -> str:
+    """`variables` as JSON with every secret masked. The walk of `mask` is taken only when
+    the JSON text could hold a secret: 10,000 usage records spent more CPU in it than in
+    their insert."""
+    written = json.dumps(variables, default=plain)
+    lowered = written.lower()
+    if not any(hint in lowered for hint in SECRET_HINTS):
+        return written
+    return json.dumps(mask(variables), default=plain)
 
 
 def plain(value: Any) -> Any:
