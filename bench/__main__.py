@@ -6,6 +6,10 @@ against it over HTTP, prints ONE table — each figure with the ceiling measured
 same run and the ratio — and appends it to bench/RESULTS.md with the date, the commit
 and the machine.
 
+--baseline [REV]: every scenario also against REV (default d0fe6db), installed in its
+own venv, on a database of its own on the same PostgreSQL, scenario by scenario in
+the same run; a second table gives new/old of throughput and server CPU per request.
+
 --workers N: every benchmark again against `billgraph serve --workers N`, its rows
 marked "[N processes]" beside the 1-process rows.
 
@@ -25,7 +29,9 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from .harness import Bench, Report, Server, append_results, bench_database, machine
+from ._database import fresh_databases
+from .baseline import BASELINE_SCENARIOS, DEFAULT, Build, comparison, prepare
+from .harness import Bench, Report, Server, append_results, machine
 
 # name → module of this package with `async def run(bench)`, in the order they run;
 # refresh measures the account the invoices benchmark filled
@@ -34,23 +40,48 @@ SCENARIOS = {"orders": "orders", "invoices": "invoices", "refresh": "refresh",
              "webhooks": "webhooks", "hierarchy": "hierarchy"}
 
 
-async def run_all(url: str, names: list[str], report: Report, processes: int = 1) -> None:
+async def run_all(url: str, names: list[str], report: Report, processes: int = 1,
+                  baseline: tuple[Build, str] | None = None) -> None:
+    """Every scenario in turn; with a baseline (an earlier build and its database), each
+    one right after against that build, its rows marked with the build's commit."""
     server = Server(url, workers=str(processes))
     await server.start()
     bench = Bench(quick=report.quick, database_url=url, server=server, report=report)
+    old: Bench | None = None
     try:
+        if baseline is not None:
+            build, old_url = baseline
+            old_server = Server(old_url, python=str(build.python), workers=str(processes))
+            await old_server.start()
+            old = Bench(quick=report.quick, database_url=old_url, server=old_server,
+                        report=report, make_tenant=build.new_tenant)
+        suffix = report.suffix
         for name in names:
-            started = time.perf_counter()
-            module = importlib.import_module(f"{__package__}.{SCENARIOS[name]}")
-            runner: Callable[[Bench], Awaitable[None]] = module.run
-            try:
-                await runner(bench)
-            except Exception as failure:  # report it, run the others
-                traceback.print_exc()
-                report.violations.append(f"{name} failed: {type(failure).__name__}: {failure}")
-            print(f"  ({name}: {time.perf_counter() - started:.0f} s)", flush=True)
+            await run_one(bench, name)
+            if old is not None and baseline is not None and name in BASELINE_SCENARIOS:
+                report.suffix = suffix + baseline[0].label
+                try:
+                    await run_one(old, name)
+                finally:
+                    report.suffix = suffix
     finally:
         server.stop()
+        if old is not None:
+            old.server.stop()
+
+
+async def run_one(bench: Bench, name: str) -> None:
+    report = bench.report
+    started = time.perf_counter()
+    module = importlib.import_module(f"{__package__}.{SCENARIOS[name]}")
+    runner: Callable[[Bench], Awaitable[None]] = module.run
+    try:
+        await runner(bench)
+    except Exception as failure:  # report it, run the others
+        traceback.print_exc()
+        report.violations.append(f"{name}{report.suffix} failed: "
+                                 f"{type(failure).__name__}: {failure}")
+    print(f"  ({name}{report.suffix}: {time.perf_counter() - started:.0f} s)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="run every benchmark a second time against `serve --workers N` "
                              "(its rows beside the 1-process rows; server CPU sums the "
                              "processes)")
+    parser.add_argument("--baseline", metavar="REV", nargs="?", const=DEFAULT, default=None,
+                        help="run every scenario also against REV (a commit; default "
+                             f"{DEFAULT}) installed in its own venv, alternating, and print "
+                             "new/old ratios of throughput and server CPU per request")
     parser.add_argument("--no-record", action="store_true",
                         help="do not append the table to bench/RESULTS.md")
     args = parser.parse_args(argv)
@@ -77,14 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     print(f"billgraph bench ({'quick' if args.quick else 'full'}) on {machine()}", flush=True)
-    with bench_database() as url:
-        asyncio.run(run_all(url, names, report))
+    build = prepare(args.baseline) if args.baseline else None
+    with fresh_databases("bench", build.migrate if build else None) as (url, old_url):
+        baseline = (build, old_url) if build is not None and old_url is not None else None
+        asyncio.run(run_all(url, names, report, baseline=baseline))
         if args.workers > 1:
             print(f"--- again, against serve --workers {args.workers}", flush=True)
             report.suffix = f" [{args.workers} processes]"
-            asyncio.run(run_all(url, names, report, args.workers))
+            asyncio.run(run_all(url, names, report, args.workers, baseline=baseline))
     seconds = time.perf_counter() - started
     print("\n" + report.table())
+    if build is not None:
+        compared = comparison(report, build)
+        print(f"\nthis build vs {build.rev} ({build.commit[:7]}), same run:\n{compared}")
+        report.notes.append(f"vs {build.rev} ({build.commit[:7]}), same run:\n\n"
+                            f"{compared}\n")
     for note in report.notes:
         print(f"- {note}")
     if not args.no_record:

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -45,11 +45,26 @@ def admin_server(prefix: str) -> Iterator[str]:
 @contextlib.contextmanager
 def fresh_database(prefix: str) -> Iterator[str]:
     """The URL of a new, migrated database (dropped afterwards)."""
-    with admin_server(prefix) as admin_url:
-        yield from _migrated(prefix, admin_url)
+    with admin_server(prefix) as admin_url, _migrated(prefix, admin_url) as url:
+        yield url
 
 
-def _migrated(prefix: str, admin_url: str) -> Iterator[str]:
+@contextlib.contextmanager
+def fresh_databases(prefix: str,
+                    other: Callable[[str], None] | None) -> Iterator[tuple[str, str | None]]:
+    """A new migrated database and, when `other` is given, a second one on the same
+    server that `other(url)` migrates (an earlier build's own migrations)."""
+    with admin_server(prefix) as admin_url, _migrated(prefix, admin_url) as url:
+        if other is None:
+            yield url, None
+            return
+        with _migrated(f"{prefix}_baseline", admin_url, other) as second:
+            yield url, second
+
+
+@contextlib.contextmanager
+def _migrated(prefix: str, admin_url: str,
+              migrate: Callable[[str], None] = upgrade) -> Iterator[str]:
     name = f"billgraph_{prefix}_{os.getpid()}"
 
     async def admin(sql: str) -> None:
@@ -62,7 +77,7 @@ def _migrated(prefix: str, admin_url: str) -> Iterator[str]:
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
+        migrate(url)
         yield url
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ import httpx
 
 from billgraph.db.engine import asyncpg_dsn
 
-from ._database import fresh_database, new_tenant
+from ._database import new_tenant
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
@@ -124,6 +124,10 @@ class Row:
     ratio: float | None  # result / ceiling (throughput) or ceiling / result (time)
     target: str
     holds: bool | None  # None: not judged (quick mode does not judge timings)
+    # for `--baseline REV`: the figure as a number (higher is better: requests/s, or 1/s
+    # of a run) and the server's CPU per request in ms, compared new/old row by row
+    rate: float | None = None
+    cpu_ms: float | None = None
 
 
 @dataclass
@@ -222,8 +226,9 @@ def free_port() -> int:
 class Server:
     """`billgraph serve` in a subprocess on the bench database."""
 
-    def __init__(self, database_url: str, **settings: str) -> None:
-        self.database_url = database_url
+    def __init__(self, database_url: str, *, python: str = sys.executable,
+                 **settings: str) -> None:
+        self.database_url, self.python = database_url, python
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = settings
@@ -255,7 +260,7 @@ class Server:
 
     def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "billgraph.cli", "serve", "--port", str(self.port)],
+            [self.python, "-m", "billgraph.cli", "serve", "--port", str(self.port)],
             env=env, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
 
     def stop(self) -> None:
@@ -341,6 +346,9 @@ class Bench:
     server: Server
     report: Report
     shared: dict[str, Any] = field(default_factory=dict)  # what one benchmark leaves another
+    # how a tenant and its first key are made: this build's service, or an earlier build's
+    # `billgraph tenant create` (bench --baseline)
+    make_tenant: Callable[[str, str], Awaitable[tuple[uuid.UUID, str]]] = new_tenant
 
     @property
     def dsn(self) -> str:
@@ -348,7 +356,8 @@ class Bench:
 
     async def tenant(self, name: str) -> tuple[uuid.UUID, Client]:
         """A fresh tenant and a client with its write key."""
-        tenant_id, key = await new_tenant(self.database_url, f"{name}-{uuid.uuid4().hex[:8]}")
+        tenant_id, key = await self.make_tenant(self.database_url,
+                                                f"{name}-{uuid.uuid4().hex[:8]}")
         return tenant_id, Client(self.server.url, key)
 
     async def cpu_meter(self) -> CpuMeter:
@@ -368,12 +377,6 @@ class Bench:
             return await conn.fetch(query, *args)
         finally:
             await conn.close()
-
-
-@contextlib.contextmanager
-def bench_database() -> Iterator[str]:
-    with fresh_database("bench") as url:
-        yield url
 
 
 # ---------------------------------------------------------------- shared setup
@@ -496,6 +499,10 @@ class CpuMeter:
         end = self.sample()
         self.server, self.client, self.postgres = (e - s for s, e in zip(self.start, end,
                                                                           strict=True))
+
+    def server_ms(self, n: int) -> float:
+        """The server's CPU per request, in ms."""
+        return self.server / max(n, 1) * 1000
 
     def per(self, n: int) -> str:
         n = max(n, 1)

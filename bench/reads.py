@@ -79,8 +79,10 @@ async def run(bench: Bench) -> None:
             return await client.attempt(TYPENAME, lane=c)
 
         await closed_loop(CLIENTS, 1.0, None, read)  # warm up
-        load = await closed_loop(CLIENTS, seconds, None, read)
-        floor = await closed_loop(CLIENTS, seconds, None, nothing)
+        with await bench.cpu_meter() as read_cpu:
+            load = await closed_loop(CLIENTS, seconds, None, read)
+        with await bench.cpu_meter() as floor_cpu:
+            floor = await closed_loop(CLIENTS, seconds, None, nothing)
     finally:
         await client.close()
     report = bench.report
@@ -94,4 +96,9 @@ async def run(bench: Bench) -> None:
     report.add(Row(
         f"5b that query for 100 subscriptions, {CLIENTS} clients",
         load.summary("requests"), f"`{{ __typename }}`: {floor.rate:,.0f} requests/s",
-        load.rate / floor.rate, "0 errors (ratio reported)", load.errors == 0))
+        load.rate / floor.rate, "0 errors (ratio reported)", load.errors == 0,
+        rate=load.rate, cpu_ms=read_cpu.server_ms(load.done + load.errors)))
+    report.add(Row(
+        f"5c `{{ __typename }}`, {CLIENTS} clients", floor.summary("requests"), "-", None,
+        "0 errors", floor.errors == 0,
+        rate=floor.rate, cpu_ms=floor_cpu.server_ms(floor.done + floor.errors)))

@@ -73,7 +73,8 @@ async def run(bench: Bench) -> None:
         f"4a refreshMetrics (API) of an account with {count:,} invoices, {reps}x",
         f"p50 {fmt_seconds(api_p50)}, max {fmt_seconds(max(api_times))}",
         f"the recompute statement: p50 {fmt_seconds(statement_p50)}",
-        statement_p50 / api_p50, "≤ 0.5 s each", report.judge(max(api_times) <= 0.5)))
+        statement_p50 / api_p50, "≤ 0.5 s each", report.judge(max(api_times) <= 0.5),
+        rate=1 / api_p50))
     report.add(Row(
         f"4b the recompute statement alone, {count:,} invoices, {reps}x",
         f"p50 {fmt_seconds(statement_p50)}, max {fmt_seconds(max(statement_times))}",

@@ -82,8 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true",
                        help="small sizes: check errors and SQL counts, not timings")
     bench.add_argument("--only", help="comma-separated benchmarks "
-                                      "(orders,invoices,refresh,bill_runs,reads,audit)")
+                                      "(orders,invoices,refresh,bill_runs,reads,usage,audit,webhooks,"
+                                      "hierarchy)")
     bench.add_argument("--no-record", action="store_true", help="do not write bench/RESULTS.md")
+    bench.add_argument("--baseline", metavar="REV", nargs="?", const="d0fe6db", default=None,
+                       help="also run every scenario against REV (a commit) in its own venv, "
+                            "alternating, and print new/old ratios")
+    bench.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="run the scenarios again against `serve --workers N`")
 
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -261,7 +267,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
               "`pip install -e '.[test]'` and run `billgraph bench` there", file=sys.stderr)
         return 2
     argv = [sys.executable, "-m", "bench"] + (["--quick"] if args.quick else []) + (
-        ["--only", args.only] if args.only else []) + (["--no-record"] if args.no_record else [])
+        ["--only", args.only] if args.only else []) + (
+        ["--no-record"] if args.no_record else []) + (
+        ["--baseline", args.baseline] if args.baseline else []) + (
+        ["--workers", str(args.workers)] if args.workers else [])
     return subprocess.run(argv, cwd=root).returncode
 
 
