@@ -28,7 +28,7 @@ from .harness import BENCH_DIR, Report
 
 DEFAULT = "d0fe6db"  # the release before partner accounts' CPU work (issue 13)
 # the scenarios whose API every build since DEFAULT serves
-BASELINE_SCENARIOS = ("orders", "invoices", "refresh", "bill_runs", "reads")
+BASELINE_SCENARIOS = ("orders", "invoices", "refresh", "payments", "bill_runs", "reads")
 
 
 @dataclass(frozen=True)

@@ -504,9 +504,9 @@ class CpuMeter:
         """The server's CPU per request, in ms."""
         return self.server / max(n, 1) * 1000
 
-    def per(self, n: int) -> str:
+    def per(self, n: int, unit: str = "order") -> str:
         n = max(n, 1)
-        return (f"CPU per order: server {self.server / n * 1000:.2f} ms, PostgreSQL "
+        return (f"CPU per {unit}: server {self.server / n * 1000:.2f} ms, PostgreSQL "
                 f"{self.postgres / n * 1000:.2f} ms, client {self.client / n * 1000:.2f} ms")
 
 
