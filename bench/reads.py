@@ -4,13 +4,16 @@
 The SQL statements a request sends (extensions.sqlStatements) must not grow with the
 list: the same count for 10 subscriptions and for 100 (DataLoaders, one query per kind
 per level). Then requests/s of the 100-subscription query from 32 clients, with the
-ceiling `{ __typename }` on the same server (the cost of a request doing nothing).
+ceiling `{ __typename }` on the same server (the cost of a request doing nothing), and
+the server's CPU per request against bare graphql-core executing the same document over
+its response in memory (bench/graphql_ceiling.py: the cost of the GraphQL layer itself).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .graphql_ceiling import cpu_per_execution
 from .harness import Bench, Client, Row, closed_loop, create_account, fleet_catalog
 
 CLIENTS = 32
@@ -78,6 +81,10 @@ async def run(bench: Bench) -> None:
         async def nothing(c: int, n: int) -> str | None:
             return await client.attempt(TYPENAME, lane=c)
 
+        answer = await client.gql(QUERY, variables)
+        from billgraph.api import schema as served  # the SDL this build serves
+        in_memory = cpu_per_execution(served.as_str(), QUERY, variables, answer,
+                                      3 if bench.quick else 10)
         await closed_loop(CLIENTS, 1.0, None, read)  # warm up
         with await bench.cpu_meter() as read_cpu:
             load = await closed_loop(CLIENTS, seconds, None, read)
@@ -98,6 +105,12 @@ async def run(bench: Bench) -> None:
         load.summary("requests"), f"`{{ __typename }}`: {floor.rate:,.0f} requests/s",
         load.rate / floor.rate, "0 errors (ratio reported)", load.errors == 0,
         rate=load.rate, cpu_ms=read_cpu.server_ms(load.done + load.errors)))
+    read_ms = read_cpu.server_ms(load.done + load.errors)
+    report.add(Row(
+        "5d that query's server CPU per request vs bare graphql-core executing the same "
+        "document over its response in memory",
+        f"{read_ms:.1f} ms", f"graphql-core in memory: {in_memory * 1000:.1f} ms",
+        in_memory * 1000 / read_ms, "(ratio reported: the GraphQL layer's share)", None))
     report.add(Row(
         f"5c `{{ __typename }}`, {CLIENTS} clients", floor.summary("requests"), "-", None,
         "0 errors", floor.errors == 0,
