@@ -379,6 +379,25 @@ class Bench:
             await conn.close()
 
 
+def refresh_rows(report: Report, names: tuple[str, str], ceilings: tuple[str, str],
+                 times: tuple[list[float], list[float], list[float]], limit: float) -> None:
+    """The two rows of a recompute measured three ways (times in seconds): through the
+    API against its statement, then the statement against the least any recompute must
+    do. `names` are the two rows', `ceilings` name the statement and that least; `limit`
+    holds for each time of the first two."""
+    api, statement, _ = times
+    api_p50, statement_p50, bare_p50 = (percentile(t, 50) for t in times)
+    target = f"≤ {limit:g} s each"
+    report.add(Row(
+        names[0], f"p50 {fmt_seconds(api_p50)}, max {fmt_seconds(max(api))}",
+        f"{ceilings[0]}: p50 {fmt_seconds(statement_p50)}", statement_p50 / api_p50,
+        target, report.judge(max(api) <= limit), rate=1 / api_p50))
+    report.add(Row(
+        names[1], f"p50 {fmt_seconds(statement_p50)}, max {fmt_seconds(max(statement))}",
+        f"{ceilings[1]}: p50 {fmt_seconds(bare_p50)}", bare_p50 / statement_p50,
+        target, report.judge(max(statement) <= limit)))
+
+
 # ---------------------------------------------------------------- shared setup
 
 FLEET = """mutation { createPricePlan(input: {code: "FLEET", name: "Fleet", charges: [
