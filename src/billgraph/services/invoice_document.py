@@ -184,8 +184,8 @@ def render(doc: Document) -> bytes:
 def _width(pdf: FPDF, value: str) -> float:
     """The width of `value` in the current core font (its metrics table: fpdf2's own
     get_string_width costs ~20x more, and an invoice may have 10,000 lines)."""
-    widths = pdf.current_font.cw
-    return sum(widths.get(c, 600) for c in value) * pdf.font_size / 1000
+    widths: dict[str, float] = pdf.current_font.cw  # type: ignore[assignment, union-attr]
+    return sum((widths.get(c, 600.0) for c in value), 0.0) * pdf.font_size / 1000
 
 
 def _wrap(pdf: FPDF, value: str, room: float) -> list[str]:
