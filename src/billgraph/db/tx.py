@@ -139,5 +139,10 @@ async def rolled_back(engine: AsyncEngine, tenant_id: uuid.UUID, *,
         try:
             await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
             yield Writer(conn, tenant_id)
+        except DBAPIError as error:
+            if sqlstate(error) in RETRYABLE_SQLSTATES:  # as write() answers once out of tries
+                raise LockCompetition("the accounts are busy with other writes; retry the "
+                                      "preview") from error
+            raise
         finally:
             await conn.rollback()

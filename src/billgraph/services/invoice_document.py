@@ -87,9 +87,10 @@ def _latin1(value: object) -> str:
 
 
 def money(value: Decimal, currency: str) -> str:
-    """1234.5 USD -> '1,234.50' (the currency's minor units)."""
+    """1234.5 USD -> '1234.50': the currency's minor units, written as the API writes
+    amounts (no grouping), so a figure on the page reads the same as in a response."""
     digits = minor_units(currency)
-    return f"{value.quantize(Decimal(1).scaleb(-digits)):,.{digits}f}"
+    return f"{value.quantize(Decimal(1).scaleb(-digits)):.{digits}f}"
 
 
 def quantity(value: Decimal) -> str:
