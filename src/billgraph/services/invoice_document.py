@@ -217,14 +217,17 @@ ROW = 4.0  # mm per text line of the table
 PAD = 1.0  # mm between a column's edge and its text
 
 
-def _row(pdf: FPDF, cells: Sequence[str], style: str = "") -> None:
-    """One table row: every cell wrapped to its column, the row as high as its tallest."""
+def _row(pdf: FPDF, cells: Sequence[str], style: str = "", *, heading: bool = False) -> None:
+    """One table row: every cell wrapped to its column, the row as high as its tallest;
+    on a new page the column headings come first again."""
     pdf.set_font("Helvetica", style, 8)
     wrapped = [_wrap(pdf, _latin1(c), w - 2 * PAD)
                for c, (_, w, _) in zip(cells, COLUMNS, strict=True)]
     height = ROW * max(len(w) for w in wrapped)
     if pdf.get_y() + height > pdf.page_break_trigger:
         pdf.add_page()
+        if not heading:
+            _headings(pdf)
         pdf.set_font("Helvetica", style, 8)
     y = pdf.get_y()
     x = pdf.l_margin
@@ -236,10 +239,14 @@ def _row(pdf: FPDF, cells: Sequence[str], style: str = "") -> None:
     pdf.set_xy(pdf.l_margin, y + height)
 
 
-def _table(pdf: FPDF, lines: Sequence[Any], currency: str) -> None:
-    _row(pdf, [c for c, _, _ in COLUMNS], "B")
+def _headings(pdf: FPDF) -> None:
+    _row(pdf, [c for c, _, _ in COLUMNS], "B", heading=True)
     pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + sum(w for _, w, _ in COLUMNS),
              pdf.get_y())
+
+
+def _table(pdf: FPDF, lines: Sequence[Any], currency: str) -> None:
+    _headings(pdf)
     for ln in lines:
         start, end = ln["service_period_start"], ln["service_period_end"]
         period = f"{_day(start)} - {_day(end)}" if start or end else ""
