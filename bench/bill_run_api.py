@@ -3,7 +3,10 @@ the server's own job runner:
 
 (a) one reseller invoice owner with 10,000 end-user subscriptions (one invoice, 10,000
     lines);
-(b) 1,000 invoice owners with 10 subscriptions each (1,000 invoices of 10 lines).
+(b) 1,000 invoice owners with 10 subscriptions each (1,000 invoices of 10 lines);
+(c) billingPreview of (a) just before its run: the same invoice, written nowhere. Its
+    ceiling is the bill run itself, measured right after it in the same run (issue 17:
+    a preview within 2x the run).
 
 The subscriptions are generated with the SQL of bench/bill_runs.py (setup is not what
 is measured). Ceiling: one INSERT … SELECT producing the same invoices, lines and
@@ -29,6 +32,9 @@ START = dt.date(2026, 1, 1)
 TARGET = dt.date(2026, 1, 1)
 PRICE = Decimal("10.00")
 BILL_RUN = """mutation($input: BillRunInput!) { billRun(input: $input) { id status } }"""
+PREVIEW = """query($input: BillingPreviewInput!) { billingPreview(input: $input) {
+  account { id } subtotal discountAmount taxAmount amount
+  lines { description amount discountAmount taxAmount servicePeriodStart servicePeriodEnd } } }"""
 PROGRESS = """query($id: ID!) { billRun(id: $id) { status accountsProcessed invoicesCreated
   totalAmount errors { code message } } }"""
 
@@ -145,6 +151,13 @@ async def bill(bench: Bench, client: Client, tenant_id: uuid.UUID, target: dt.da
     return took, float(row["own"] or 0), state, int(row["lines"])
 
 
+async def preview(client: Client) -> tuple[float, list[dict[str, object]]]:
+    """billingPreview through the API, as a dashboard asks it: seconds and invoices."""
+    started = time.perf_counter()
+    data = await client.gql(PREVIEW, {"input": {"targetDate": TARGET.isoformat()}})
+    return time.perf_counter() - started, list(data["billingPreview"])
+
+
 async def run(bench: Bench) -> None:
     scale = 50 if bench.quick else 1
     cases = (("reseller", f"3a bill run: one reseller invoice owner, {10_000 // scale:,} "
@@ -157,6 +170,7 @@ async def run(bench: Bench) -> None:
         tenant_id, client = await setup(bench, name, accounts, per, reseller)
         try:
             raw = await ceiling(bench, tenant_id)
+            previewed = await preview(client) if reseller else None
             took, own, state, lines = await bill(bench, client, tenant_id)
         finally:
             await client.close()
@@ -175,3 +189,17 @@ async def run(bench: Bench) -> None:
             f"one INSERT … SELECT of the same rows: {fmt_seconds(raw)}", raw / took,
             "≤ 10 s and ≤ 5x ceiling", report.judge(took <= 10 and took <= 5 * raw),
             rate=1 / took))
+        if previewed is not None:
+            seconds, shown = previewed
+            report.require(
+                len(shown) == 1 and len(shown[0]["lines"]) == subscriptions  # type: ignore[arg-type]
+                and Decimal(str(shown[0]["amount"])) == PRICE * subscriptions,
+                f"billing preview ({name}) showed {len(shown)} invoices; expected 1 of "
+                f"{subscriptions} lines of {PRICE}")
+            report.add(Row(
+                f"3c billing preview: one reseller invoice owner, {subscriptions:,} end-user "
+                "subscriptions", f"{fmt_seconds(seconds)} for billingPreview (1 invoice, "
+                f"{subscriptions:,} lines over HTTP), nothing written",
+                f"the bill run itself, from the mutation to COMPLETED: {fmt_seconds(took)}",
+                took / seconds, "≤ 2x the bill run", report.judge(seconds <= 2 * took),
+                rate=1 / seconds))

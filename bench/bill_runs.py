@@ -8,6 +8,8 @@ database, generates the subscriptions with SQL (setup is not what is measured),
 then runs each bill run as a worker does (`run_bill_run` on the worker's engine)
 and prints its time, the invoices and lines it wrote, and a second run of the same
 target (which must bill nothing). Target (issue 4): each run at most 10 s.
+Before the first run, the billing preview of the same target (the service, in its
+read-only transaction) with its ratio to that run (issue 17: at most 2x the run).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from billgraph.db.engine import make_engine
 from billgraph.events import EventHub
 from billgraph.models import new_id
 from billgraph.services import tenants
-from billgraph.services.billing import bill_runs
+from billgraph.services.billing import bill_runs, preview
+from billgraph.services.billing import facts as billing_facts
 from billgraph.state import AppState
 
 # accounts (with their zero metrics), then per account `per` subscriptions invoiced to
@@ -64,8 +67,23 @@ FROM sub
 """
 
 
+async def previewed(state: AppState, tenant: uuid.UUID, target: str,
+                    account_ids: list[uuid.UUID] | None) -> tuple[float, int, int]:
+    """Seconds for the billing preview of the run, its invoices and lines."""
+    started = time.perf_counter()
+    async with state.read_only() as conn:
+        invoices = await preview.billing_preview(conn, tenant, preview.PreviewInput(
+            target_date=date.fromisoformat(target), account_ids=account_ids))
+    return (time.perf_counter() - started, len(invoices),
+            sum(len(i.lines) for i in invoices))
+
+
 async def scenario(state: AppState, tenant: uuid.UUID, name: str, target: str,
                    account_ids: list[uuid.UUID] | None) -> None:
+    shown: tuple[float, int, int] | None = None
+    owners = await _owner_count(state, tenant)
+    if owners <= preview.MAX_OWNERS or account_ids is not None:
+        shown = await previewed(state, tenant, target, account_ids)
     for attempt in ("first", "again"):
         async with state.engine.begin() as conn:
             run_id = new_id()
@@ -89,6 +107,16 @@ async def scenario(state: AppState, tenant: uuid.UUID, name: str, target: str,
               f"{run['accounts_processed']} owners, {run['invoices_created']} invoices, "
               f"{lines} lines, total {run['total_amount']}; target 10 s "
               f"({10 / took:.1f}x headroom)")
+        if attempt == "first" and shown is not None:
+            seconds, invoices, shown_lines = shown
+            print(f"{name} (billing preview, before it): {seconds:.2f} s — {invoices} "
+                  f"invoices, {shown_lines} lines, nothing written; ceiling the run itself "
+                  f"{took:.2f} s (ratio {took / seconds:.2f}; target ≤ 2x the run)")
+
+
+async def _owner_count(state: AppState, tenant: uuid.UUID) -> int:
+    async with state.read() as conn:
+        return len(await billing_facts.invoice_owners(conn, tenant, only=None, after=None))
 
 
 async def run(args: argparse.Namespace, url: str) -> None:

@@ -25,6 +25,7 @@ from billgraph.resolvers.invoices import InvoiceMutations, InvoiceQueries
 from billgraph.resolvers.jobs import JobQueries
 from billgraph.resolvers.orders import OrderMutations, OrderQueries
 from billgraph.resolvers.payments import PaymentMutations, PaymentQueries
+from billgraph.resolvers.previews import PreviewQueries
 from billgraph.resolvers.subscriptions import SubscriptionQueries
 from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
@@ -40,7 +41,7 @@ from billgraph.schema.scopes import audit_mutations
 Query = merge_types("Query", (TenantQueries, AccountQueries, InvoiceQueries, PaymentQueries,
                              CatalogQueries, SubscriptionQueries, OrderQueries, JobQueries,
                              BillRunQueries, SummaryQueries, AccessQueries, AdjustmentQueries,
-                             WebhookQueries))
+                             WebhookQueries, PreviewQueries))
 Mutation = merge_types("Mutation", (TenantMutations, AccountMutations, InvoiceMutations,
                                     PaymentMutations, CatalogMutations, OrderMutations,
                                     BillRunMutations, UsageMutations, AccessMutations,

@@ -1,4 +1,5 @@
-"""create_app(): the routes (/graphql, /healthz, /readyz, /metrics) and the lifespan."""
+"""create_app(): the routes (/graphql, /invoices/{id}.pdf, /healthz, /readyz, /metrics) and
+the lifespan."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from billgraph import bootstrap, graphiql
 from billgraph.api import build_schema
 from billgraph.config import Settings
 from billgraph.db.migrate import alembic_config
+from billgraph.documents import invoice_pdf_route
 from billgraph.graphql_app import BillgraphGraphQL
 from billgraph.observability import (
     Metrics,
@@ -95,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/invoices/{invoice_id}.pdf", invoice_pdf_route(state), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", functools.partial(readiness, state, head)),
             Route("/metrics", functools.partial(metrics_endpoint, state, metrics)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -64,6 +65,16 @@ class AppState:
             retries=self.settings.lock_retries,
             after_commit=self.events.metrics_recomputed,
         )
+
+    def read_only(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """One READ ONLY transaction, rolled back (db/tx.read_only): for previews."""
+        return tx.read_only(self.engine)
+
+    def rolled_back(self, tenant_id: uuid.UUID) -> contextlib.AbstractAsyncContextManager[Writer]:
+        """A write transaction that is always rolled back (db/tx.rolled_back): for an
+        order preview. Not audited, no events."""
+        return tx.rolled_back(self.engine, tenant_id,
+                              lock_timeout_ms=self.settings.lock_timeout_ms)
 
     def read(self) -> AsyncConnection:
         """A short connection for one resolver or loader (never shared across fields).

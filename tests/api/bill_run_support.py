@@ -15,7 +15,7 @@ from billgraph.events import EventHub
 from billgraph.services import jobs
 from billgraph.state import AppState
 from billgraph.workers.jobs import run_job
-from tests.support import Client, LiveServer
+from tests.support import Client, GraphQLErrors, LiveServer
 
 BILL_RUN = """id status targetDate invoiceDate accountsTotal accountsProcessed invoicesCreated
   totalAmount createdAt finishedAt errors { code message }"""
@@ -128,12 +128,31 @@ async def get(client: Client, run_id: str) -> dict[str, Any]:
     return dict((await client.gql(GET, {"id": run_id}))["billRun"])
 
 
-async def bill(client: Client, server: LiveServer, target: str, **extra: Any) -> dict[str, Any]:
-    """Start a bill run, run the queued jobs, and return the run as it finished."""
+async def bill(client: Client, server: LiveServer, target: str, *, check_preview: bool = True,
+               **extra: Any) -> dict[str, Any]:
+    """Start a bill run, run the queued jobs, and return the run as it finished.
+
+    First (unless `check_preview=False`) billingPreview with the same input, which must
+    write nothing; a run that completes must have created exactly the previewed invoices
+    (tests/api/preview_support.py)."""
+    from tests.api.preview_support import assert_run_matches, preview_unwritten
+
+    preview: list[dict[str, Any]] | None = None
+    failed: GraphQLErrors | None = None
+    if check_preview:
+        try:
+            preview = await preview_unwritten(client, server, target, **extra)
+        except GraphQLErrors as errors:  # then the run must fail too (or refuse to start)
+            failed = errors
     run = await start(client, target, **extra)
     assert run["status"] == "PENDING"
     await run_jobs(server, client.tenant_id)
-    return await get(client, run["id"])
+    finished = await get(client, run["id"])
+    if finished["status"] == "COMPLETED":
+        assert failed is None, f"billingPreview failed where the bill run did not: {failed}"
+        if preview is not None:
+            await assert_run_matches(server, client, finished, preview)
+    return finished
 
 
 async def invoices(client: Client, account_id: str) -> list[dict[str, Any]]:

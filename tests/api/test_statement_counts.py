@@ -138,3 +138,23 @@ async def test_the_acceptance_document_sends_the_same_statements_for_2_and_20_ac
         many = await statements(client, ACCOUNT_INVOICES, {"n": MANY})
         # accounts: count + page; invoices: counts + pages; lines: one batch
         assert (two, many) == (5, 5)
+
+
+PREVIEW = """query($ids: [ID!]) { billingPreview(input: {targetDate: "2026-02-01",
+  accountIds: $ids}) { amount account { name metrics { balance } }
+  lines { amount product { code } subscription { subscriptionNumber items { quantity } } } } }"""
+
+
+@pytest.mark.slow
+async def test_a_billing_preview_of_2_owners_sends_as_many_statements_as_one_of_20(
+        server: LiveServer) -> None:
+    async with start_server(server.database_url, run_workers=False,
+                            expose_sql_count=True) as live, live.new_tenant("preview") as client:
+        await plan(client, "PLAN", ("SEAT", "RECURRING", "10.00", "MONTHLY"))
+        owners = [await account(client, f"Owner {n:02}") for n in range(MANY)]
+        for owner in owners:  # each its own invoice owner, 2 subscriptions each
+            await subscribe_all(client, owner, [owner, owner], f"O-{owner}")
+        two = await statements(client, PREVIEW, {"ids": owners[:2]})
+        many = await statements(client, PREVIEW, {"ids": owners})
+        print(f"billingPreview: {two} statements for 2 invoice owners, {many} for {MANY}")
+        assert two == many

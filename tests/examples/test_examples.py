@@ -192,3 +192,20 @@ async def test_distributor_hierarchy_rolled_up_by_the_refresher(live: LiveServer
     lines = await example(live, "distributor_hierarchy.py", "--wait", "--interval", "1")
     assert ("Distributor (depth 0): USD 8 accounts, balance 500.00, contractedMrr 160.00, "
             "stale=false") in lines
+
+
+async def test_month_end_preview(live: LiveServer) -> None:
+    lines = await example(live, "month_end_preview.py", "--month", "2026-01", "--end-users", "3")
+    assert line(lines, "reseller ").endswith("pays for 3 end users")
+    # the newcomer owns the new subscription: 2 trackers x 12.00 + 60.00 a quarter = 44.00
+    assert any(ln.startswith("order preview: contractedMrr of ") and ln.endswith(
+        " 0.00 -> 44.00") for ln in lines)
+    # 3 x (12.00 + 20.00) + 2 x 12.00 + 20.00 = 140.00; 19 % VAT per line: 3 x (2.28 + 3.80)
+    # + 4.56 + 3.80 = 26.60 -> 166.60
+    assert "order preview: the reseller's month-end invoice 166.60 (8 lines)" in lines
+    assert "billing preview: 1 invoice(s), total 166.60" in lines
+    assert "bill run: COMPLETED, 1 invoice(s), total 166.60" in lines
+    assert "preview and bill run agree: 8 lines" in lines
+    assert "order preview's invoice matches the bill run's" in lines
+    assert line(lines, "invoice INV").startswith("invoice INV")
+    assert "166.60, PDF of " in line(lines, "invoice INV")

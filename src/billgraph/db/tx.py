@@ -11,10 +11,11 @@ restarted) is retried the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -111,3 +112,37 @@ async def write(
     raise LockCompetition(
         "the account is busy with other writes; retry the request (or flag it as a partner account)"
     )
+
+
+@contextlib.asynccontextmanager
+async def read_only(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One READ ONLY transaction (REPEATABLE READ: one snapshot for all its statements),
+    rolled back at the end: any write inside it fails (SQLSTATE 25006) — previews run
+    here, so a write that slipped into their path could not go unnoticed."""
+    async with engine.connect() as conn:
+        await conn.begin()
+        try:
+            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+            yield conn
+        finally:
+            await conn.rollback()
+
+
+@contextlib.asynccontextmanager
+async def rolled_back(engine: AsyncEngine, tenant_id: uuid.UUID, *,
+                      lock_timeout_ms: int = 2000) -> AsyncIterator[Writer]:
+    """A write transaction that never commits: what `work` writes is seen inside it and
+    undone at the end (an order preview). No events: those follow a commit. Sequences
+    are not rolled back — code run here must not call nextval."""
+    async with engine.connect() as conn:
+        await conn.begin()
+        try:
+            await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+            yield Writer(conn, tenant_id)
+        except DBAPIError as error:
+            if sqlstate(error) in RETRYABLE_SQLSTATES:  # as write() answers once out of tries
+                raise LockCompetition("the accounts are busy with other writes; retry the "
+                                      "preview") from error
+            raise
+        finally:
+            await conn.rollback()

@@ -132,6 +132,11 @@ class BillRunInput:
         default=None, description="Post the invoices (default true); false leaves DRAFTs.")
 
 
+def invoice_pdf_path(invoice_id: str) -> str:
+    """Where the app serves an invoice's PDF (app.py routes it to billgraph.documents)."""
+    return f"/invoices/{invoice_id}.pdf"
+
+
 @strawberry.type(description=(
     "An invoice. Its balance is what is still owed: the amount, less what payments and "
     "credit memos applied; 0 once canceled."))
@@ -171,6 +176,13 @@ class Invoice(Node):
     @strawberry.field(description="The invoice owner.")
     async def account(self, info: Info) -> Account:
         return Account.from_row(await info.context.loaders.account.one(self.account_id))
+
+    @strawberry.field(description=(
+        "The invoice as a PDF document: a path on this server (/invoices/{id}.pdf), "
+        "fetched with GET and the same Authorization header. A posted invoice's document "
+        "never changes; a draft's is marked DRAFT."))
+    def pdf_url(self) -> str:
+        return invoice_pdf_path(self.id)
 
     @strawberry.field(description="The lines, in order.")
     async def lines(self, info: Info) -> list[InvoiceLine]:

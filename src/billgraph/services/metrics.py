@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,6 +32,17 @@ METRIC_COLUMNS = (
     "total_debit_memo_balance, unapplied_credit_memo_amount, unapplied_payment_amount, "
     "contracted_mrr, last_metrics_update"
 )
+
+# contractedMrr (SPEC §2) of the accounts :ids, exact (rounded by the caller): the MRR
+# of the open-ended recurring items of the subscriptions they own, not cancelled.
+CONTRACTED_MRR = """
+    SELECT s.owner_account_id AS account_id, sum(i.mrr) AS mrr
+    FROM subscriptions s
+    JOIN subscription_items i ON i.tenant_id = s.tenant_id AND i.subscription_id = s.id
+    WHERE s.tenant_id = :tenant AND s.owner_account_id = ANY(CAST(:ids AS uuid[]))
+      AND s.status <> 'CANCELLED' AND s.cancelled_on IS NULL
+      AND i.charge_type = 'RECURRING' AND i.end_date IS NULL
+    GROUP BY s.owner_account_id"""
 
 RECOMPUTE = text(f"""
 WITH ids AS (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS account_id),
@@ -54,14 +66,7 @@ cm AS (
     FROM credit_memos
     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS uuid[])) AND status = 'POSTED'
     GROUP BY account_id),
-mrr AS (
-    SELECT s.owner_account_id AS account_id, sum(i.mrr) AS mrr
-    FROM subscriptions s
-    JOIN subscription_items i ON i.tenant_id = s.tenant_id AND i.subscription_id = s.id
-    WHERE s.tenant_id = :tenant AND s.owner_account_id = ANY(CAST(:ids AS uuid[]))
-      AND s.status <> 'CANCELLED' AND s.cancelled_on IS NULL
-      AND i.charge_type = 'RECURRING' AND i.end_date IS NULL
-    GROUP BY s.owner_account_id),
+mrr AS ({CONTRACTED_MRR}),
 marks AS (
     DELETE FROM metrics_stale_marks
     WHERE tenant_id = :tenant AND account_id = ANY(CAST(:ids AS uuid[]))
@@ -88,6 +93,26 @@ LEFT JOIN mrr USING (account_id)
 WHERE m.tenant_id = :tenant AND m.account_id = ids.account_id
 RETURNING m.account_id, {", ".join("m." + c.strip() for c in METRIC_COLUMNS.split(","))}
 """)
+
+
+CONTRACTED_MRR_OF = text(f"""
+WITH mrr AS ({CONTRACTED_MRR})
+SELECT a.id AS account_id, round(coalesce(mrr.mrr, 0), currency_minor_units(a.currency)) AS mrr
+FROM accounts a LEFT JOIN mrr ON mrr.account_id = a.id
+WHERE a.tenant_id = :tenant AND a.id = ANY(CAST(:ids AS uuid[]))
+""")
+
+
+async def contracted_mrr(conn: AsyncConnection, tenant_id: uuid.UUID,
+                         account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
+    """The contractedMrr a recompute would store for each account, computed from the
+    subscriptions `conn` sees (uncommitted ones of its transaction included), written
+    nowhere: the same sum as RECOMPUTE's."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(CONTRACTED_MRR_OF, {"tenant": tenant_id, "ids": ids})
+    return {r.account_id: r.mrr for r in rows}
 
 
 async def recompute(

@@ -77,6 +77,24 @@ def check_target_date(target_date: date) -> date:
     return target_date
 
 
+async def accounts_to_bill(conn: AsyncConnection, tenant_id: uuid.UUID,
+                           account_ids: Sequence[uuid.UUID] | None) -> list[uuid.UUID] | None:
+    """A run's (or a preview's) `accountIds`, checked and sorted; None: every owner."""
+    if account_ids is None:
+        return None
+    if not account_ids:
+        raise BadUserInput("accountIds", "must not be empty; omit it to bill every "
+                                         "invoice owner")
+    found = set((await conn.execute(
+        text("SELECT id FROM accounts WHERE tenant_id = :t "
+             "AND id = ANY(CAST(:ids AS uuid[]))"),
+        {"t": tenant_id, "ids": list(account_ids)})).scalars())
+    for i, account_id in enumerate(account_ids):
+        if account_id not in found:
+            raise NotFound("account", account_id, field=f"accountIds[{i}]")
+    return sorted(set(account_ids))
+
+
 @dataclass
 class BillRunInput:
     target_date: date
@@ -89,19 +107,7 @@ async def create_bill_run(writer: Writer, data: BillRunInput) -> uuid.UUID:
     """A PENDING bill run and its job; the accounts must exist in the tenant."""
     conn, tenant_id = writer.conn, writer.tenant_id
     check_target_date(data.target_date)
-    account_ids = None
-    if data.account_ids is not None:
-        if not data.account_ids:
-            raise BadUserInput("accountIds", "must not be empty; omit it to bill every "
-                                             "invoice owner")
-        found = set((await conn.execute(
-            text("SELECT id FROM accounts WHERE tenant_id = :t "
-                 "AND id = ANY(CAST(:ids AS uuid[]))"),
-            {"t": tenant_id, "ids": data.account_ids})).scalars())
-        for i, account_id in enumerate(data.account_ids):
-            if account_id not in found:
-                raise NotFound("account", account_id, field=f"accountIds[{i}]")
-        account_ids = sorted(set(data.account_ids))
+    account_ids = await accounts_to_bill(conn, tenant_id, data.account_ids)
     run_id = new_id()
     await conn.execute(
         text("INSERT INTO bill_runs (tenant_id, id, status, target_date, invoice_date, "

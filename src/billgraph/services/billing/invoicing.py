@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db import clock
 from billgraph.db.tx import Writer
@@ -186,21 +187,47 @@ def owner_charges(facts: Facts, owners: Mapping[uuid.UUID, str], *, target: date
     return by_owner, errors
 
 
-async def owner_lines(state: Any, tenant_id: uuid.UUID, owners: Sequence[tuple[uuid.UUID, str]],
+async def owner_lines(db: Any, tenant_id: uuid.UUID, owners: Sequence[tuple[uuid.UUID, str]],
                       *, target: date, custom: CustomPeriods
                       ) -> tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]:
+    """`lines_on` with the facts read on one short read connection of `db`."""
+    async with db.read() as conn:
+        return await lines_on(conn, tenant_id, owners, target=target, custom=custom)
+
+
+async def lines_on(conn: AsyncConnection, tenant_id: uuid.UUID,
+                   owners: Sequence[tuple[uuid.UUID, str]], *, target: date,
+                   custom: CustomPeriods
+                   ) -> tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]:
     """The invoice lines of each of `owners` (id, currency): their charges
-    (`owner_charges`), discounted and taxed (`adjusted.adjust`); facts read in one
-    short read transaction, a few set-based statements per batch."""
+    (`owner_charges`), discounted and taxed (`adjusted.adjust`); the facts read on
+    `conn` (a few set-based statements per batch), nothing written. The bill run and
+    the previews (billing/preview.py) both bill through here."""
     ids = [o for o, _ in owners]
-    async with state.read() as conn:
-        facts = await billing_facts.load_facts(conn, tenant_id, ids, target)
-        extra = await load_adjustment_facts(conn, tenant_id, ids, facts)
+    facts = await billing_facts.load_facts(conn, tenant_id, ids, target)
+    extra = await load_adjustment_facts(conn, tenant_id, ids, facts)
     by_owner, errors = owner_charges(facts, dict(owners), target=target, custom=custom)
     currency = dict(owners)
     return {owner: adjust(charges, owner=owner, facts=extra, terms=facts.terms,
                           currency=currency[owner], custom=custom)
             for owner, charges in by_owner.items()}, errors
+
+
+@dataclass(frozen=True)
+class InvoiceSums:
+    """An invoice's stored totals: each sum of its lines rounded to minor units."""
+
+    subtotal: Decimal
+    discount: Decimal
+    tax: Decimal
+    amount: Decimal
+
+
+def invoice_sums(lines: Sequence[Line], currency: str) -> InvoiceSums:
+    """The totals an invoice of `lines` is written with (and a preview shows)."""
+    sums = totals(lines)
+    return InvoiceSums(round_money(sums.subtotal, currency), round_money(sums.discount, currency),
+                       round_money(sums.tax, currency), round_money(sums.amount, currency))
 
 
 @dataclass(frozen=True)
@@ -215,8 +242,8 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
     statement); posting recomputes (or marks stale) the owner's metrics; then the run's
     counters. Raises `Superseded`."""
     charges = [ln.charge for ln in lines]
-    sums = totals(lines)
-    amount = round_money(sums.amount, currency)
+    sums = invoice_sums(lines, currency)
+    amount = sums.amount
     line_ids = [new_id() for _ in charges]
     invoice_id = new_id()
     taxed = [(line_id, t) for line_id, ln in zip(line_ids, lines, strict=True)
@@ -224,8 +251,7 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
     row = (await writer.conn.execute(WRITE_INVOICE, {
         **guard.params(), "owner": owner, "amount": amount, "invoice": invoice_id,
         "now": clock.now(),
-        "subtotal": round_money(sums.subtotal, currency),
-        "discount": round_money(sums.discount, currency), "tax": round_money(sums.tax, currency),
+        "subtotal": sums.subtotal, "discount": sums.discount, "tax": sums.tax,
         "discounts": [ln.discount for ln in lines], "taxes": [ln.tax for ln in lines],
         "tax_lines": [i for i, _ in taxed], "tax_rates": [t.rate_id for _, t in taxed],
         "tax_percentages": [t.percentage for _, t in taxed],

@@ -8,6 +8,7 @@ set-based (write.py) and recomputes the metrics of every account it touched.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import RowMapping, text
@@ -21,7 +22,7 @@ from billgraph.services.numbers import parse_uuid
 from billgraph.services.webhooks import outbox
 
 from . import lookup
-from .actions import OrderActions
+from .actions import Applied, OrderActions
 from .inputs import (
     ASYNC_LIMITS,
     SYNC_LIMITS,
@@ -36,8 +37,21 @@ from .inputs import (
 from .write import write_order
 
 __all__ = [
-    "ASYNC_LIMITS", "JOB_KIND", "SYNC_LIMITS", "ActionInput", "ItemInput", "Limits", "OrderInput",
-    "SubscriptionInput", "check_limits", "create_order", "find_order", "from_json", "to_json",
+    "ASYNC_LIMITS",
+    "JOB_KIND",
+    "SYNC_LIMITS",
+    "ActionInput",
+    "ItemInput",
+    "Limits",
+    "OrderInput",
+    "Placed",
+    "SubscriptionInput",
+    "check_limits",
+    "create_order",
+    "find_order",
+    "from_json",
+    "place_order",
+    "to_json",
 ]
 
 JOB_KIND = "order"  # createOrderAsync's jobs (run by workers/orders.py)
@@ -63,6 +77,24 @@ def check_limits(order: OrderInput, limits: Limits) -> None:
 async def create_order(writer: Writer, order: OrderInput,
                        limits: Limits = SYNC_LIMITS) -> uuid.UUID:
     """Apply the order's actions in this transaction; its id. Starts no billing."""
+    placed = await place_order(writer, order, limits)
+    await outbox.order_created(writer, placed.order_id, placed.applied)
+    await metrics.touched(writer, placed.touched)
+    return placed.order_id
+
+
+@dataclass(frozen=True)
+class Placed:
+    order_id: uuid.UUID
+    applied: Applied
+    touched: set[uuid.UUID]  # every account whose metrics the order changes
+    generated: frozenset[uuid.UUID]  # new subscriptions whose number was generated
+
+
+async def place_order(writer: Writer, order: OrderInput, limits: Limits = SYNC_LIMITS, *,
+                      consume_numbers: bool = True) -> Placed:
+    """createOrder's checks and rows, without its events and metrics: what
+    `create_order` commits, and what `preview.preview_order` writes and rolls back."""
     check_limits(order, limits)
     number = (check_number("orderNumber", order.order_number)
               if order.order_number is not None else None)
@@ -74,10 +106,10 @@ async def create_order(writer: Writer, order: OrderInput,
     if account_id is None or account_id not in found.accounts:
         raise NotFound("account", order.account_id, field="accountId")
     applied = OrderActions(order, found, order_date).apply()
-    order_id = await write_order(writer, number, order_date, account_id, applied)
-    await outbox.order_created(writer, order_id, applied)
-    await metrics.touched(writer, applied.touched | {account_id})
-    return order_id
+    generated = frozenset(s.id for s in applied.subs if s.new and s.number is None)
+    order_id = await write_order(writer, number, order_date, account_id, applied,
+                                 consume_numbers=consume_numbers)
+    return Placed(order_id, applied, applied.touched | {account_id}, generated)
 
 
 async def find_order(conn: AsyncConnection, tenant_id: uuid.UUID, *,

@@ -50,12 +50,26 @@ SELECT CASE WHEN :order THEN nextval('order_number_seq') END AS order_number,
            AS subscription_numbers""")
 
 
-async def _numbers(conn: AsyncConnection, order: bool, subs: int) -> tuple[str | None, list[str]]:
+# What NUMBERS would hand out next, without taking it (nextval is never rolled back): an
+# order preview writes its rows with these numbers and rolls them back, so the next real
+# order gets the very numbers the preview showed (unless another order came first).
+PEEK = text("""
+SELECT CASE WHEN :order THEN (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value
+                                     END FROM order_number_seq) END AS order_number,
+       ARRAY(SELECT (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+                     FROM subscription_number_seq) + n FROM generate_series(1, :subs) AS n)
+           AS subscription_numbers""")
+
+
+async def _numbers(conn: AsyncConnection, order: bool, subs: int, *,
+                   consume: bool = True) -> tuple[str | None, list[str]]:
     """A generated order number (when `order`) and `subs` subscription numbers: one
-    statement, from sequences (never a lock)."""
+    statement, from sequences (never a lock); with `consume=False` the numbers the
+    sequences would give next, none taken."""
     if not order and not subs:
         return None, []
-    row = (await conn.execute(NUMBERS, {"order": order, "subs": subs})).one()
+    row = (await conn.execute(NUMBERS if consume else PEEK,
+                              {"order": order, "subs": subs})).one()
     return (document_number("O", row.order_number) if order else None,
             [document_number("S", value) for value in sorted(row.subscription_numbers)])
 
@@ -112,13 +126,16 @@ class _Statement:
 
 
 async def write_order(writer: Writer, order_number: str | None, order_date: date,
-                      account_id: uuid.UUID, applied: Applied) -> uuid.UUID:
+                      account_id: uuid.UUID, applied: Applied, *,
+                      consume_numbers: bool = True) -> uuid.UUID:
     """Insert the order and everything its actions do (two statements: the generated
-    numbers, then all the rows); the order's id."""
+    numbers, then all the rows); the order's id. `consume_numbers=False` (an order
+    preview, rolled back) numbers it without advancing the number sequences."""
     conn, tenant_id = writer.conn, writer.tenant_id
     new_subs = [s for s in applied.subs if s.new]
     unnumbered = [s for s in new_subs if s.number is None]
-    generated, sub_numbers = await _numbers(conn, order_number is None, len(unnumbered))
+    generated, sub_numbers = await _numbers(conn, order_number is None, len(unnumbered),
+                                            consume=consume_numbers)
     number = order_number or generated
     assert number is not None
     for sub, sub_number in zip(unnumbered, sub_numbers, strict=True):
