@@ -48,8 +48,7 @@ def invoice_pdf_route(state: AppState) -> Callable[[Request], Awaitable[Response
         if invoice_id is None:
             return not_found
         try:
-            async with state.read() as conn:
-                pdf = await invoice_document.invoice_pdf(conn, principal.tenant_id, invoice_id)
+            pdf = await invoice_document.invoice_pdf(state, principal.tenant_id, invoice_id)
         except NotFound:
             return not_found
         return Response(pdf, media_type="application/pdf", headers={

@@ -104,3 +104,39 @@ async def test_the_document_needs_the_key_of_its_tenant(client: Client,
     for unknown in ("/invoices/not-an-id.pdf",
                     "/invoices/00000000-0000-0000-0000-000000000000.pdf"):
         assert (await _get(client, unknown)).status_code == 404
+
+
+RENAME = """mutation($id: ID!, $input: UpdateAccountInput!) { updateAccount(id: $id,
+  input: $input) { id } }"""
+
+
+async def test_a_posted_document_never_changes(client: Client, server: LiveServer) -> None:
+    customer = await account(client, "Old name", **GERMANY)
+    posted = await create_invoice(client, customer, "10.00")
+    draft = await create_invoice(client, customer, "5.00", post=False)
+    paths = {name: f"/invoices/{inv['id']}.pdf" for name, inv in
+             (("posted", posted), ("draft", draft))}
+    first = {name: (await _get(client, path)).content for name, path in paths.items()}
+    assert "Old name" in _text(first["posted"]) and "Old name" in _text(first["draft"])
+    # the buyer is renamed and moves: the posted invoice's document stays as it was issued,
+    # the draft (not yet issued) follows
+    await client.gql(RENAME, {"id": customer, "input": {
+        "name": "New name", "billingAddress": {"country": "DE", "city": "Berlin",
+                                                "line1": "Unter den Linden 1",
+                                                "postalCode": "10117"}}})
+    assert (await _get(client, paths["posted"])).content == first["posted"]
+    moved = _text((await _get(client, paths["draft"])).content)
+    assert "New name" in moved and "Berlin" in moved and "Old name" not in moved
+    # posting the draft now freezes its document with the new name; canceling the posted
+    # invoice makes it another document (marked CANCELED), kept from then on
+    await client.gql("mutation($id: ID!) { postInvoice(id: $id) { id } }", {"id": draft["id"]})
+    posted_later = (await _get(client, paths["draft"])).content
+    assert "New name" in _text(posted_later) and "DRAFT" not in _text(posted_later)
+    await client.gql("mutation($id: ID!) { cancelInvoice(id: $id) { id } }",
+                     {"id": posted["id"]})
+    canceled = (await _get(client, paths["posted"])).content
+    assert canceled != first["posted"] and "CANCELED" in _text(canceled)
+    assert (await _get(client, paths["posted"])).content == canceled
+    rows = await server.sql("SELECT status FROM invoice_documents WHERE tenant_id = "
+                            "CAST(:t AS uuid) ORDER BY status", t=client.tenant_id)
+    assert [r["status"] for r in rows] == ["CANCELED", "POSTED"]

@@ -7,6 +7,7 @@ from .accounts import Account, AccountMetrics, MetricsStaleMark
 from .adjustments import Discount, InvoiceLineTax, SubscriptionDiscount, TaxRate
 from .audit import AuditEvent
 from .catalog import BillingTermScheme, PlanCharge, PricePlan, Product
+from .documents import InvoiceDocument
 from .hierarchy import HierarchyMetrics, HierarchyStaleMark
 from .idempotency import IdempotencyKey
 from .invoices import BillingLedgerEntry, BillRun, Invoice, InvoiceLine
@@ -31,8 +32,9 @@ __all__ = [
     "Account", "AccountMetrics", "ApiKey", "Application", "AuditEvent", "BillRun",
     "BillingLedgerEntry", "BillingTermScheme", "ConcurrentUsageReport", "CreditMemo",
     "DebitMemo", "Discount", "HierarchyMetrics", "HierarchyStaleMark", "IdempotencyKey",
-    "Invoice", "InvoiceLine", "InvoiceLineTax", "Job", "MetricsStaleMark", "Order",
-    "OrderAction", "Payment", "PlanCharge", "PricePlan", "Product", "Refund", "Subscription",
+    "Invoice", "InvoiceDocument", "InvoiceLine", "InvoiceLineTax", "Job", "MetricsStaleMark",
+    "Order", "OrderAction", "Payment", "PlanCharge", "PricePlan", "Product", "Refund",
+    "Subscription",
     "SubscriptionDiscount", "SubscriptionItem", "SubscriptionOwner", "SubscriptionSuspension",
     "TaxRate", "Tenant", "UsageRecord", "User", "WebhookDelivery", "WebhookEndpoint",
     "WebhookEvent", "metadata", "new_id",

@@ -5,10 +5,11 @@ billing address), the invoice number, dates and status, one row per line (servic
 period, quantity, unit price, discount, tax, amount), the totals with the tax per rate,
 and the balance due. A DRAFT (or CANCELED) invoice says so in large letters.
 
-Rendering is deterministic: the same invoice gives the same bytes. The PDF's creation
-date is the invoice's own (its posting time, else its date), the file id is fpdf2's
-hash of the content, and nothing else varies — so a posted invoice's document, made of
-what posting froze, is byte-for-byte the same every time it is fetched. "Balance due"
+Rendering is deterministic: the same invoice gives the same bytes (the PDF's creation
+date is the invoice's own — its posting time, else its date — and the file id is
+fpdf2's hash of the content). And a posted invoice's document is kept
+(invoice_documents) the first time it is fetched, so it never changes, even when the
+buyer's name or address or the seller's name does later. "Balance due"
 is what the invoice bills (its amount, due on the due date): what was due when it was
 issued, which payments applied later do not rewrite.
 
@@ -31,6 +32,8 @@ from fpdf.enums import XPos, YPos
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import clock
+from billgraph.db.tx import Database, Writer
 from billgraph.services.errors import NotFound
 from billgraph.services.money import minor_units
 
@@ -74,9 +77,47 @@ async def load_document(conn: AsyncConnection, tenant_id: uuid.UUID,
     return Document(invoice, lines, taxes)
 
 
-async def invoice_pdf(conn: AsyncConnection, tenant_id: uuid.UUID, invoice_id: uuid.UUID) -> bytes:
-    """The invoice's PDF, rendered in a thread (a 10,000-line invoice takes seconds)."""
-    return await asyncio.to_thread(render, await load_document(conn, tenant_id, invoice_id))
+# A posted (or canceled) invoice's document is rendered once and kept: later changes to
+# the buyer's name or address, or the seller's name, do not reach it. A draft is
+# rendered afresh each time (it may still change).
+FROZEN = ("POSTED", "CANCELED")
+CACHED = text("""
+SELECT d.pdf FROM invoice_documents d
+JOIN invoices i ON i.tenant_id = d.tenant_id AND i.id = d.invoice_id
+WHERE d.tenant_id = :t AND d.invoice_id = :id AND d.status = i.status""")
+KEEP = text("""
+INSERT INTO invoice_documents (tenant_id, invoice_id, status, pdf, rendered_at)
+VALUES (:t, :id, :status, :pdf, :now)
+ON CONFLICT (tenant_id, invoice_id) DO UPDATE
+    SET status = EXCLUDED.status, pdf = EXCLUDED.pdf, rendered_at = EXCLUDED.rendered_at
+    WHERE invoice_documents.status <> EXCLUDED.status
+RETURNING pdf""")
+KEPT = text("SELECT pdf FROM invoice_documents WHERE tenant_id = :t AND invoice_id = :id")
+
+
+async def invoice_pdf(db: Database, tenant_id: uuid.UUID, invoice_id: uuid.UUID) -> bytes:
+    """The invoice's PDF: the one kept for its status, else rendered (in a thread: a
+    10,000-line invoice takes seconds) and, once posted, kept — the first one kept wins
+    when two requests render it at once. NOT_FOUND for an unknown invoice."""
+    params = {"t": tenant_id, "id": invoice_id}
+    async with db.read() as conn:
+        cached = (await conn.execute(CACHED, params)).scalar()
+        if cached is not None:
+            return bytes(cached)
+        document = await load_document(conn, tenant_id, invoice_id)
+    pdf = await asyncio.to_thread(render, document)
+    status = document.invoice["status"]
+    if status not in FROZEN:
+        return pdf
+
+    async def keep(writer: Writer) -> bytes:
+        stored = (await writer.conn.execute(KEEP, {**params, "status": status, "pdf": pdf,
+                                                   "now": clock.now()})).scalar()
+        if stored is None:  # kept meanwhile by another request, for this status
+            stored = (await writer.conn.execute(KEPT, params)).scalar_one()
+        return bytes(stored)
+
+    return await db.write(tenant_id, keep)
 
 
 PLAIN = str.maketrans({"−": "-", "–": "-", "—": "-", "×": "x", "’": "'", "…": "..."})
