@@ -158,7 +158,11 @@ async def _check_preview(client: Client, server: LiveServer, input: dict[str, An
             for s in subs] == [
         (s["status"], s["mrr"], s["ownerAccount"]["id"], s["invoiceOwnerAccount"]["id"])
         for s in preview["subscriptions"]]
-    later = await billing_preview(client, target)
+    # the invoices of the accounts the order concerns: those it touches and its
+    # subscriptions' invoice owners
+    concerned = sorted({c["account"]["id"] for c in preview["contractedMrr"]}
+                       | {s["invoiceOwnerAccount"]["id"] for s in subs})
+    later = await billing_preview(client, target, accountIds=concerned)
     assert _without_new(preview["invoices"]) == _without_new(later)
     return dict(preview)
 
@@ -181,6 +185,21 @@ async def test_preview_create_subscription_numbers_it_as_the_real_order_would(
     data = await client.gql("{ subscriptions(first: 5) { edges { node { subscriptionNumber } } } }")
     [number] = [e["node"]["subscriptionNumber"] for e in data["subscriptions"]["edges"]]
     assert all(f"({number})" in ln["description"] for ln in invoice["lines"])
+
+
+async def test_preview_order_invoices_only_the_accounts_it_concerns(
+        client: Client, server: LiveServer) -> None:
+    await catalog(client)
+    bystander = await create_account(client, "Bystander")
+    await order_subscribe(client, bystander)  # billable too, but not this order's
+    customer = await create_account(client)
+    preview = await _check_preview(client, server, order(customer, entry(create_action(
+        customer))), target="2026-01-01")
+    # Jan: A 10.00 + B 10.00 a month + SETUP 50.00 once = 70.00, for the customer only
+    assert [(i["account"]["id"], i["amount"]) for i in preview["invoices"]] == [
+        (customer, "70.00")]
+    everyone = await billing_preview(client, "2026-01-01")
+    assert {i["account"]["id"] for i in everyone} == {bystander, customer}
 
 
 @pytest.mark.parametrize("action", [

@@ -5,8 +5,9 @@ same errors, and the same rows) inside a transaction that is always rolled back
 (`db.tx.rolled_back`), with its numbers read from the sequences without taking them
 (nextval is never rolled back). Inside that transaction, before the rollback: the
 subscriptions as written, each touched account's contractedMrr (the metrics' own sum,
-`metrics.contracted_mrr`) and, with a target date, the billing preview — the bill run's
-code on the uncommitted rows. The savepoint around the order is then rolled back and
+`metrics.contracted_mrr`) and, with a target date, the billing preview of the accounts
+the order concerns (those it touches and its subscriptions' invoice owners) — the bill
+run's code on the uncommitted rows. The savepoint around the order is then rolled back and
 the same sums read again: the MRR before. No events, outbox rows or audit records: the
 order's outbox record and metrics recompute are createOrder's, not place_order's.
 """
@@ -90,8 +91,11 @@ async def preview_order(writer: Writer, order: OrderInput,
     ) for s in subs]
     accounts = sorted(placed.touched)
     after = await metrics.contracted_mrr(conn, tenant_id, accounts)
-    invoices = (await billing_preview(conn, tenant_id, PreviewInput(target_date))
-                if target_date is not None else [])
+    # the invoices of the accounts the order concerns (not the whole tenant's): every
+    # account it touches and every invoice owner of its subscriptions
+    payers = sorted(placed.touched | {r["invoice_owner_account_id"] for r in rows.values()})
+    invoices = (await billing_preview(conn, tenant_id, PreviewInput(
+        target_date, account_ids=payers)) if target_date is not None else [])
     await savepoint.rollback()
     before = await metrics.contracted_mrr(conn, tenant_id, accounts)
     return OrderPreview(
