@@ -27,8 +27,9 @@ from billgraph.db.engine import asyncpg_dsn
 from .harness import BENCH_DIR, Report
 
 DEFAULT = "d0fe6db"  # the release before partner accounts' CPU work (issue 13)
-# the scenarios whose API every build since DEFAULT serves
-BASELINE_SCENARIOS = ("orders", "invoices", "refresh", "payments", "bill_runs", "reads")
+# the scenarios whose API every build since DEFAULT serves (not refresh: its statement
+# rows run this build's recompute SQL, which an older schema lacks the tables of)
+BASELINE_SCENARIOS = ("orders", "invoices", "payments", "bill_runs", "reads")
 
 
 @dataclass(frozen=True)

@@ -349,6 +349,7 @@ class Bench:
     # how a tenant and its first key are made: this build's service, or an earlier build's
     # `billgraph tenant create` (bench --baseline)
     make_tenant: Callable[[str, str], Awaitable[tuple[uuid.UUID, str]]] = new_tenant
+    baseline: bool = False  # the server is an earlier build (leave out what it lacks)
 
     @property
     def dsn(self) -> str:
