@@ -480,7 +480,8 @@ class BillingMachine(RuleBasedStateMachine):
     def only_partner_accounts_are_stale(self) -> None:
         assert self.rows("SELECT a.account_number FROM accounts a WHERE a.tenant_id = :t "
                          "AND NOT a.partner_account AND EXISTS (SELECT 1 FROM "
-                         "metrics_stale_marks s WHERE s.account_id = a.id)") == []
+                         "metrics_stale_marks s WHERE s.tenant_id = a.tenant_id "
+                         "AND s.account_id = a.id)") == []
 
 
 def test_billing_machine(runner: Runner) -> None:
