@@ -98,8 +98,11 @@ def runner(pg_cluster: Any) -> Iterator[Runner]:
             await conn.close()
 
     loop = asyncio.new_event_loop()
-    loop.run_until_complete(admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_cluster.template}"'))
-    url = pg_cluster.url(name)
+    shared = pg_cluster.shared_database  # on Citus: the one database (a tenant per example)
+    if shared is None:
+        loop.run_until_complete(admin(f'CREATE DATABASE "{name}" '
+                                      f'TEMPLATE "{pg_cluster.template}"'))
+    url = pg_cluster.url(shared or name)
     engine = make_engine(url, pool_size=4, max_overflow=2)
     state = AppState(settings=Settings(database_url=url, run_workers=False), engine=engine,
                      events=EventHub())
@@ -107,7 +110,8 @@ def runner(pg_cluster: Any) -> Iterator[Runner]:
         yield Runner(loop, state)
     finally:
         loop.run_until_complete(engine.dispose())
-        loop.run_until_complete(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if shared is None:
+            loop.run_until_complete(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         loop.close()
 
 
