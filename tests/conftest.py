@@ -22,6 +22,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -31,6 +32,9 @@ from billgraph.db.engine import asyncpg_dsn
 from billgraph.db.migrate import upgrade
 from tests.processes import serve_processes
 from tests.support import Client, LiveServer, start_server
+
+if TYPE_CHECKING:
+    from billgraph.db.embedded_citus import CitusCluster
 
 _counter = itertools.count()
 
@@ -50,6 +54,7 @@ class PgCluster:
     template: str
     server_version: int
     shared_database: str | None = None  # on Citus: the one database every test uses
+    citus: CitusCluster | None = None  # on Citus: the cluster (for a database of one's own)
 
     def url(self, database: str) -> str:
         return make_url(self.admin_url).set(database=database).render_as_string(
@@ -124,7 +129,7 @@ def _citus_cluster() -> Iterator[PgCluster]:
                 await conn.close()
 
         yield PgCluster(cluster.url(), "billgraph_citus", asyncio.run(version()),
-                        shared_database="billgraph_citus")
+                        shared_database="billgraph_citus", citus=cluster)
     finally:
         cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -150,6 +155,49 @@ async def database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def blank_database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
+    """A database of the test's own, not migrated: on one PostgreSQL an empty database, on
+    Citus a distributed one (created on every node, the workers added; a second or two)."""
+    name = f"billgraph_blank_{os.getpid()}_{next(_counter)}"
+    if pg_cluster.citus is not None:
+        await pg_cluster.citus.create_database(name)
+    else:
+        conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+    try:
+        yield pg_cluster.url(name)
+    finally:
+        if pg_cluster.citus is not None:
+            await pg_cluster.citus.drop_database(name)
+        else:
+            conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+
+@pytest.fixture
+async def empty_database_url(pg_cluster: PgCluster, database_url: str) -> AsyncIterator[str]:
+    """A migrated database without any tenant, for the few tests of an empty database:
+    on one PostgreSQL `database_url` (already a fresh copy of the template), on Citus a
+    distributed database of the test's own, migrated (a few seconds)."""
+    if pg_cluster.citus is None:
+        yield database_url
+        return
+    name = f"billgraph_empty_{os.getpid()}_{next(_counter)}"
+    await pg_cluster.citus.create_database(name)
+    try:
+        await asyncio.to_thread(upgrade, pg_cluster.url(name))
+        yield pg_cluster.url(name)
+    finally:
+        await pg_cluster.citus.drop_database(name)
 
 
 # BILLGRAPH_TEST_SERVE_WORKERS=2: the `server` fixture is `billgraph serve --workers 2`

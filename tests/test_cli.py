@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -36,23 +37,25 @@ async def viewer(server: LiveServer, key: str) -> httpx.Response:
 
 
 async def test_tenant_create_prints_only_the_key(server: LiveServer) -> None:
-    result = run_cli("tenant", "create", "acme", database_url=server.database_url)
+    name = f"acme-{uuid.uuid4().hex[:8]}"  # on Citus the database is shared across tests
+    result = run_cli("tenant", "create", name, database_url=server.database_url)
     key = result.stdout.strip()
     assert key.startswith("bgk_") and "\n" not in key
-    assert (await viewer(server, key)).json()["data"]["viewer"]["name"] == "acme"
+    assert (await viewer(server, key)).json()["data"]["viewer"]["name"] == name
     stored = await server.sql("SELECT key_hash FROM api_keys")
     assert all(key not in row["key_hash"] for row in stored)
 
 
 async def test_key_create_with_scope(server: LiveServer) -> None:
-    run_cli("tenant", "create", "acme", database_url=server.database_url)
-    read_key = run_cli("key", "create", "--tenant", "acme", "--scope", "read",
+    name = f"acme-{uuid.uuid4().hex[:8]}"
+    run_cli("tenant", "create", name, database_url=server.database_url)
+    read_key = run_cli("key", "create", "--tenant", name, "--scope", "read",
                        database_url=server.database_url).stdout.strip()
     response = await server.http.post(
         "/graphql", json={"query": 'mutation { createAccount(input: {name: "x"}) { id } }'},
         headers={"Authorization": f"Bearer {read_key}"})
     assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert (await viewer(server, read_key)).json()["data"]["viewer"]["name"] == "acme"
+    assert (await viewer(server, read_key)).json()["data"]["viewer"]["name"] == name
 
 
 async def test_cli_errors_are_plain(server: LiveServer) -> None:

@@ -15,9 +15,27 @@ from billgraph.models import metadata
 from billgraph.services import money
 
 
+def _shards(connection: Connection) -> set[str]:
+    """On a Citus coordinator: its placements of the reference tables (tenants_102010, ...),
+    which are copies of tables, not tables of the schema. None on plain PostgreSQL."""
+    if not connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first():
+        return set()
+    return set(connection.execute(text(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND relation_is_a_known_shard(c.oid)")).scalars())
+
+
 def differences(connection: Connection) -> list[Any]:
+    shards = _shards(connection)
+
+    def schema_object(obj: Any, name: str | None, kind: str, reflected: bool,
+                      compare_to: Any) -> bool:
+        table = obj if kind == "table" else getattr(obj, "table", None)
+        return getattr(table, "name", None) not in shards
+
     context = MigrationContext.configure(connection, opts={
-        "compare_type": True, "compare_server_default": False})
+        "compare_type": True, "compare_server_default": False,
+        "include_object": schema_object})
     return list(compare_metadata(context, metadata))
 
 

@@ -75,7 +75,8 @@ async def test_keys_of_before_keep_working(live: LiveServer) -> None:
     assert (await client.error(ACCOUNT, key=read))["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_first_key_of_a_tenant_is_admin(database_url: str) -> None:
+async def test_first_key_of_a_tenant_is_admin(empty_database_url: str) -> None:
+    database_url = empty_database_url
     engine = make_engine(database_url, pool_size=1, max_overflow=0)
     try:
         async with engine.begin() as conn:

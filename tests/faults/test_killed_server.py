@@ -225,8 +225,10 @@ async def test_server_killed_during_a_refresh(database_url: str, engine: AsyncEn
     finally:
         await killed(server)
     [mid] = await sql(engine, "SELECT m.balance, EXISTS (SELECT 1 FROM metrics_stale_marks s "
-                              "WHERE s.account_id = m.account_id) AS stale FROM account_metrics m "
-                              "WHERE m.account_id = :a", a=blocked)
+                              "WHERE s.tenant_id = m.tenant_id AND s.account_id = m.account_id) "
+                              "AS stale FROM account_metrics m "
+                              "WHERE m.tenant_id = :t AND m.account_id = :a",
+                      t=tenant_id, a=blocked)
     assert mid["stale"] is True and mid["balance"] == 0  # the killed refresh rolled back whole
 
     server = await started(database_url)

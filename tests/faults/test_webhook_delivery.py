@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -43,10 +44,11 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def statuses(engine: AsyncEngine) -> Counter[str]:
+async def statuses(engine: AsyncEngine, tenant_id: uuid.UUID) -> Counter[str]:
+    """The tenant's deliveries by status (on Citus the database is shared across tests)."""
     async with engine.connect() as conn:
         rows = await conn.execute(text("SELECT status, count(*) AS n FROM webhook_deliveries "
-                                       "GROUP BY status"))
+                                       "WHERE tenant_id = :t GROUP BY status"), {"t": tenant_id})
         return Counter({r.status: r.n for r in rows})
 
 
@@ -70,14 +72,14 @@ async def gql(server: processes.ServerProcess, key: str, query: str,
 
 
 async def setup(server: processes.ServerProcess, database_url: str,
-                receiver: Receiver) -> tuple[str, str]:
+                receiver: Receiver) -> tuple[uuid.UUID, str, str]:
     """A tenant, an endpoint for every event type on the receiver, and a partner account."""
-    _, key = await new_tenant(database_url, "hooks")
+    tenant_id, key = await new_tenant(database_url, f"hooks-{uuid.uuid4().hex[:8]}")
     created = (await gql(server, key, ENDPOINT, {"input": {
         "url": receiver.url, "eventTypes": list(EVENT_TYPES)}}))["createWebhookEndpoint"]
     receiver.secrets.append(created["secret"])
     account = (await gql(server, key, ACCOUNT, {"n": "Reseller"}))["createAccount"]["id"]
-    return key, account
+    return tenant_id, key, account
 
 
 async def memos(server: processes.ServerProcess, key: str, account: str, n: int) -> None:
@@ -97,15 +99,16 @@ async def test_receiver_down_then_up_every_event_arrives(database_url: str,
     server = await started(database_url)
     try:
         await receiver.start()
-        key, account = await setup(server, database_url, receiver)
+        tenant_id, key, account = await setup(server, database_url, receiver)
         await receiver.stop()  # down: connections refused
         await memos(server, key, account, 20)
 
         async def retried() -> bool:
             async with engine.connect() as conn:
                 return bool((await conn.execute(text(
-                    "SELECT count(*) FROM webhook_deliveries WHERE attempts >= 3 "
-                    "AND status = 'PENDING'"))).scalar_one() == 20)
+                    "SELECT count(*) FROM webhook_deliveries WHERE tenant_id = :t "
+                    "AND attempts >= 3 AND status = 'PENDING'"),
+                    {"t": tenant_id})).scalar_one() == 20)
 
         await until(retried, what="three failed tries of every delivery")
         receiver.status = 503  # up, but failing
@@ -115,7 +118,7 @@ async def test_receiver_down_then_up_every_event_arrives(database_url: str,
         await asyncio.sleep(1)
         receiver.status = 200  # working
         await receiver.wait_for(20, timeout=60)
-        await until(lambda: _all_delivered(engine, 20), what="20 DELIVERED")
+        await until(lambda: _all_delivered(engine, tenant_id, 20), what="20 DELIVERED")
         check(receiver, 20)
         assert {r.event["type"] for r in receiver.received} == {"DEBIT_MEMO_POSTED"}
     finally:
@@ -123,8 +126,8 @@ async def test_receiver_down_then_up_every_event_arrives(database_url: str,
         await stopped(server)
 
 
-async def _all_delivered(engine: AsyncEngine, n: int) -> bool:
-    return (await statuses(engine)) == Counter({"DELIVERED": n})
+async def _all_delivered(engine: AsyncEngine, tenant_id: uuid.UUID, n: int) -> bool:
+    return (await statuses(engine, tenant_id)) == Counter({"DELIVERED": n})
 
 
 async def test_kill_9_mid_delivery_then_restart_loses_nothing(database_url: str,
@@ -133,7 +136,7 @@ async def test_kill_9_mid_delivery_then_restart_loses_nothing(database_url: str,
     server = await started(database_url)
     try:
         await receiver.start()
-        key, account = await setup(server, database_url, receiver)
+        tenant_id, key, account = await setup(server, database_url, receiver)
         await memos(server, key, account, 30)
         await until(lambda: _in_flight(receiver), what="deliveries in flight")
         await asyncio.to_thread(server.kill)
@@ -142,7 +145,8 @@ async def test_kill_9_mid_delivery_then_restart_loses_nothing(database_url: str,
         assert in_flight > 0
         server = await started(database_url)
         await receiver.wait_for(30, timeout=90)
-        await until(lambda: _all_delivered(engine, 30), timeout=60, what="30 DELIVERED")
+        await until(lambda: _all_delivered(engine, tenant_id, 30), timeout=60,
+                    what="30 DELIVERED")
         check(receiver, 30)
     finally:
         await receiver.stop()
@@ -163,10 +167,11 @@ async def test_two_servers_share_the_deliveries_never_sending_one_twice_at_once(
     second = await started(database_url, webhook_lease_seconds=60)
     try:
         await receiver.start()
-        key, account = await setup(first, database_url, receiver)
+        tenant_id, key, account = await setup(first, database_url, receiver)
         await asyncio.gather(memos(first, key, account, 40), memos(second, key, account, 40))
         await receiver.wait_for(80, timeout=90)
-        await until(lambda: _all_delivered(engine, 80), timeout=60, what="80 DELIVERED")
+        await until(lambda: _all_delivered(engine, tenant_id, 80), timeout=60,
+                    what="80 DELIVERED")
         check(receiver, 80)
         # nothing failed, so nothing was sent twice at all
         assert len(receiver.received) == 80

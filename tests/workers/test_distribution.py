@@ -3,10 +3,14 @@ tables, and the claims across tenants (find the tenants with work, claim within 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
-from billgraph.db.citus import distribute
+from sqlalchemy import text
+
+from billgraph.db.citus import distribute, has_citus
 from billgraph.db.engine import make_engine
+from billgraph.db.migrate import upgrade
 from billgraph.db.tx import Writer
 from billgraph.services import jobs, metrics
 from tests.api.partner_support import CREATE_PAYMENT, account
@@ -100,3 +104,31 @@ async def test_the_due_accounts_of_every_tenant_are_found(server: LiveServer) ->
     [row] = await server.sql(
         "SELECT count(*) AS n FROM metrics_stale_marks WHERE tenant_id = :t", t=found[0][0])
     assert row["n"] == 0
+
+
+async def test_an_older_schema_upgrades_to_head_with_every_table_placed(
+        blank_database_url: str) -> None:
+    """Migrations applied one release at a time (on Citus: to an already distributed schema,
+    where a new table's foreign key to a tenant table waits for `distribute()`, rule 7)."""
+    url = blank_database_url
+    for revision in ("0004_webhooks", "0005_hierarchy", "head"):
+        await asyncio.to_thread(upgrade, url, revision)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            citus = await conn.run_sync(has_citus)
+            keys = (await conn.execute(text(
+                "SELECT conname FROM pg_constraint WHERE contype = 'f' "
+                "AND conrelid IN ('hierarchy_metrics'::regclass, "
+                "'hierarchy_stale_marks'::regclass) ORDER BY 1"))).scalars().all()
+            unplaced = (await conn.execute(text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+                "WHERE s.nspname = current_schema() AND c.relkind = 'r' "
+                "AND relation_is_a_known_shard(c.oid) IS NOT TRUE AND NOT EXISTS ("
+                "SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = c.oid)"
+            ))).scalars().all() if citus else []
+            again = await conn.run_sync(distribute)
+    finally:
+        await engine.dispose()
+    assert keys == ["hierarchy_metrics_account_id_fkey", "hierarchy_stale_marks_account_id_fkey"]
+    assert unplaced == [] and again == []

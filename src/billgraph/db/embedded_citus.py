@@ -92,6 +92,15 @@ class CitusCluster:
         finally:
             await conn.close()
 
+    async def drop_database(self, name: str) -> None:
+        """Drop the distributed database `name` from every node (workers first)."""
+        for n in reversed(range(len(self.nodes))):
+            conn = await asyncpg.connect(asyncpg_dsn(self.node_url(n)))
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
     def stop(self) -> None:
         for node in reversed(self.nodes):
             node.stop()

@@ -9,7 +9,8 @@ without children rolls up to its own metrics (read live from account_metrics).
   both parts) pairs each member with each of its ancestors, the pairs join the
   members' stored metrics and are summed per (ancestor, currency). The same
   statement deletes the hierarchy's stale marks it saw (same snapshot, as the
-  metrics recompute does), so a move it could not see keeps the hierarchy stale.
+  metrics recompute does), so a move it could not see keeps the hierarchy stale;
+  a second one (same transaction) upserts the sums it returned.
 - Nothing on a member's write path touches an ancestor: staleness is derived from
   what the member's own recompute writes (account_metrics.last_metrics_update later
   than the roll-up's), from the member's own metrics marks (a partner account
@@ -32,11 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db.tx import Writer
 
+from . import bulk
 from .errors import NotFound
 from .hierarchy import GUARD
-
-ROLLUP_COLUMNS = ("account_id, currency, account_count, balance, credit_balance, "
-                  "total_invoice_balance, contracted_mrr, last_metrics_update")
 
 TREE = f"""
 tree(account_id, path) AS (
@@ -53,6 +52,10 @@ SELECT count(*) FROM (
     WHERE m.tenant_id = :t ORDER BY m.account_id FOR SHARE OF m) settled
 """)
 
+# The roll-up in two statements of one transaction. The first computes the sums and
+# deletes the hierarchy's rows and stale marks it no longer holds, in ONE snapshot (a
+# move it could not see keeps its mark); the second upserts the sums it returned (an
+# INSERT ... SELECT over a recursive CTE is one Citus cannot route to the tenant's shard).
 ROLL_UP = text(f"""
 WITH RECURSIVE {TREE},
 pairs AS (SELECT unnest(path) AS holder_id, account_id FROM tree),
@@ -73,17 +76,20 @@ gone AS (
 marks AS (
     DELETE FROM hierarchy_stale_marks
     WHERE tenant_id = :t AND account_id IN (SELECT account_id FROM tree))
-INSERT INTO hierarchy_metrics (tenant_id, {ROLLUP_COLUMNS})
-SELECT :t, holder_id, currency, account_count, balance, credit_balance, total_invoice_balance,
-       contracted_mrr, :covered_at
+SELECT holder_id, currency, account_count, balance, credit_balance, total_invoice_balance,
+       contracted_mrr
 FROM sums
-ON CONFLICT (tenant_id, account_id, currency) DO UPDATE SET
-    account_count = EXCLUDED.account_count, balance = EXCLUDED.balance,
-    credit_balance = EXCLUDED.credit_balance,
-    total_invoice_balance = EXCLUDED.total_invoice_balance,
-    contracted_mrr = EXCLUDED.contracted_mrr, last_metrics_update = EXCLUDED.last_metrics_update
-RETURNING account_id
 """)
+
+SUM_COLUMNS = (("account_id", "uuid"), ("currency", "text"), ("account_count", "integer"),
+               ("balance", "numeric"), ("credit_balance", "numeric"),
+               ("total_invoice_balance", "numeric"), ("contracted_mrr", "numeric"))
+UPSERT_SUMS = ("ON CONFLICT (tenant_id, account_id, currency) DO UPDATE SET "
+               "account_count = EXCLUDED.account_count, balance = EXCLUDED.balance, "
+               "credit_balance = EXCLUDED.credit_balance, "
+               "total_invoice_balance = EXCLUDED.total_invoice_balance, "
+               "contracted_mrr = EXCLUDED.contracted_mrr, "
+               "last_metrics_update = EXCLUDED.last_metrics_update")
 
 ROOT = text(f"""
 WITH RECURSIVE up(id, parent_id, distance) AS (
@@ -113,10 +119,13 @@ async def settle(conn: AsyncConnection, tenant_id: uuid.UUID, root_id: uuid.UUID
 
 async def roll_up(conn: AsyncConnection, tenant_id: uuid.UUID, root_id: uuid.UUID,
                   covered_at: dt.datetime) -> int:
-    """Recompute every roll-up of the hierarchy under `root_id` (one statement)."""
-    result = await conn.execute(ROLL_UP, {"t": tenant_id, "root": root_id,
-                                          "covered_at": covered_at})
-    return len(result.fetchall())
+    """Recompute every roll-up of the hierarchy under `root_id` (one snapshot)."""
+    sums = (await conn.execute(ROLL_UP, {"t": tenant_id, "root": root_id})).all()
+    rows = [(*row, covered_at) for row in sums]
+    await bulk.insert(conn, "hierarchy_metrics", tenant_id,
+                      (*SUM_COLUMNS, ("last_metrics_update", "timestamptz")), rows,
+                      suffix=UPSERT_SUMS)
+    return len(rows)
 
 
 async def refresh_now(conn: AsyncConnection, tenant_id: uuid.UUID, root_id: uuid.UUID) -> int:
@@ -180,8 +189,8 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID,
 # ---------------------------------------------------------------- deferred refresh
 
 TENANTS = text("""
-SELECT t.id FROM tenants t WHERE EXISTS (
-    SELECT 1 FROM accounts a WHERE a.tenant_id = t.id AND a.parent_account_id IS NOT NULL)
+SELECT t.id FROM tenants t WHERE t.id IN (
+    SELECT a.tenant_id FROM accounts a WHERE a.parent_account_id IS NOT NULL)
 """)
 
 # A hierarchy is due when its root was never rolled up, or was rolled up at least one

@@ -117,8 +117,8 @@ async def redeliver(writer: Writer, delivery_id: uuid.UUID, now: datetime) -> No
 
 TENANTS_DUE = text("""
 SELECT t.id FROM tenants t
-WHERE EXISTS (SELECT 1 FROM webhook_deliveries d
-              WHERE d.tenant_id = t.id AND d.status = 'PENDING' AND d.next_attempt_at <= :now)
+WHERE t.id IN (SELECT d.tenant_id FROM webhook_deliveries d
+               WHERE d.status = 'PENDING' AND d.next_attempt_at <= :now)
 """)
 
 CLAIM = text("""
@@ -184,9 +184,23 @@ FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:nexts AS time
 WHERE d.tenant_id = :t AND d.id = r.id AND d.claim_token = :token
 """)
 
+def _iso_utc(column: str) -> str:
+    """SQL for `column` (timestamptz) as text, e.g. 2026-01-31T12:00:00Z, of IMMUTABLE
+    functions only (to_char is STABLE, which Citus refuses inside CASE in an UPDATE)."""
+    local = f"({column} AT TIME ZONE 'UTC')"
+
+    def part(field: str, width: int) -> str:
+        return f"lpad(CAST(CAST(floor(extract({field} FROM {local})) AS integer) AS text), " \
+               f"{width}, '0')"
+
+    return (f"{part('year', 4)} || '-' || {part('month', 2)} || '-' || {part('day', 2)} || 'T' "
+            f"|| {part('hour', 2)} || ':' || {part('minute', 2)} || ':' || {part('second', 2)} "
+            "|| 'Z'")
+
+
 # An endpoint works again after one delivered try; one failing since DISABLE_AFTER ago is
 # disabled. Rows already healthy are not written.
-HEALTH = text("""
+HEALTH = text(f"""
 UPDATE webhook_endpoints e
 SET consecutive_failures = CASE WHEN r.ok THEN 0 ELSE e.consecutive_failures + r.failures END,
     failing_since = CASE WHEN r.ok THEN NULL ELSE coalesce(e.failing_since, :now) END,
@@ -194,7 +208,7 @@ SET consecutive_failures = CASE WHEN r.ok THEN 0 ELSE e.consecutive_failures + r
     disabled_reason = CASE
         WHEN e.enabled AND NOT r.ok AND coalesce(e.failing_since, :now) <= :disable_before
         THEN 'every delivery failed for 3 days (since ' ||
-             to_char(e.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
+             {_iso_utc("e.failing_since")} ||
              '); last: ' || r.last
         ELSE e.disabled_reason END
 FROM unnest(CAST(:ids AS uuid[]), CAST(:oks AS boolean[]), CAST(:failures AS integer[]),

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from billgraph.db.citus import distribute
+
 revision: str = '0005_hierarchy'
 down_revision: str | None = '0004_webhooks'
 branch_labels: str | Sequence[str] | None = None
@@ -35,8 +37,6 @@ def upgrade() -> None:
         sa.Column('contracted_mrr', sa.Numeric(), nullable=False),
         sa.Column('last_metrics_update', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('tenant_id', 'account_id', 'currency'),
-        sa.ForeignKeyConstraint(['tenant_id', 'account_id'], ['accounts.tenant_id', 'accounts.id'],
-                                name='hierarchy_metrics_account_id_fkey'),
     )
     op.create_table(
         'hierarchy_stale_marks',
@@ -46,11 +46,15 @@ def upgrade() -> None:
         sa.Column('marked_at', sa.DateTime(timezone=True),
                   server_default=sa.text('clock_timestamp()'), nullable=False),
         sa.PrimaryKeyConstraint('tenant_id', 'id'),
-        sa.ForeignKeyConstraint(['tenant_id', 'account_id'], ['accounts.tenant_id', 'accounts.id'],
-                                name='hierarchy_stale_marks_account_id_fkey'),
     )
     op.create_index('hierarchy_stale_marks_account', 'hierarchy_stale_marks',
                     ['tenant_id', 'account_id'])
+    # on Citus (an already distributed schema): place the new tables, then the keys to
+    # accounts (a key from a local table to a distributed one is refused); a no-op otherwise
+    distribute(op.get_bind())
+    for table in ('hierarchy_metrics', 'hierarchy_stale_marks'):
+        op.create_foreign_key(f'{table}_account_id_fkey', table, 'accounts',
+                              ['tenant_id', 'account_id'], ['tenant_id', 'id'])
 
 
 def downgrade() -> None:
