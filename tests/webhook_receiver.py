@@ -83,6 +83,10 @@ class Receiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                # the sender died before its request was whole (a kill -9 between the
+                # headers and the body): no delivery was made, and none is recorded
+                return
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
