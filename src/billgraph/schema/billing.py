@@ -72,16 +72,22 @@ class InvoiceLine:
     async def subscription(
         self, info: Info
     ) -> Annotated[Subscription, strawberry.lazy(".subscriptions")] | None:
-        if self.subscription_id is None:
-            return None
-        from .subscriptions import Subscription
-
-        row = await info.context.loaders.subscription.load(self.subscription_id)
-        return None if row is None else Subscription.from_row(row)
+        return await load_line_subscription(info, self.subscription_id)
 
     @strawberry.field(description="The product charged, if the line names one.")
     async def product(self, info: Info) -> Product | None:
         return None if self.product_id is None else await load_product(info, self.product_id)
+
+
+async def load_line_subscription(info: Info, subscription_id: uuid.UUID | None
+                                 ) -> Subscription | None:
+    """The subscription a line (invoiced or previewed) bills; None for none or a gone one."""
+    if subscription_id is None:
+        return None
+    from .subscriptions import Subscription  # (subscriptions imports this module)
+
+    row = await info.context.loaders.subscription.load(subscription_id)
+    return None if row is None else Subscription.from_row(row)
 
 
 def job_errors(errors: list[dict[str, Any]] | None) -> list[JobError]:

@@ -14,6 +14,7 @@ from billgraph.services.billing import preview as billing_preview
 from billgraph.services.orders import preview as order_preview
 
 from .accounts import Account
+from .billing import load_line_subscription
 from .catalog import Product, load_product
 from .enums import ChargeType, SubscriptionStatus
 
@@ -69,12 +70,7 @@ class PreviewLine:
     async def subscription(
         self, info: Info
     ) -> Annotated[Subscription, strawberry.lazy(".subscriptions")] | None:
-        if self.subscription_id is None:
-            return None
-        from .subscriptions import Subscription
-
-        row = await info.context.loaders.subscription.load(self.subscription_id)
-        return None if row is None else Subscription.from_row(row)
+        return await load_line_subscription(info, self.subscription_id)
 
     @strawberry.field(description="The product charged.")
     async def product(self, info: Info) -> Product | None:
