@@ -135,6 +135,15 @@ def _citus_cluster() -> Iterator[PgCluster]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+async def admin_sql(pg_cluster: PgCluster, sql: str) -> None:
+    """One statement on the cluster's admin database (CREATE / DROP DATABASE)."""
+    conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 async def database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
     """A fresh, migrated database for one test (a copy of the template); on Citus the
@@ -144,17 +153,10 @@ async def database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
         return
     name = f"billgraph_test_{os.getpid()}_{next(_counter)}"
     strategy = " STRATEGY = FILE_COPY" if pg_cluster.server_version >= 150000 else ""
-    conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_cluster.template}"{strategy}')
-    finally:
-        await conn.close()
+    await admin_sql(pg_cluster,
+                    f'CREATE DATABASE "{name}" TEMPLATE "{pg_cluster.template}"{strategy}')
     yield pg_cluster.url(name)
-    conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await admin_sql(pg_cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -165,22 +167,14 @@ async def blank_database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
     if pg_cluster.citus is not None:
         await pg_cluster.citus.create_database(name)
     else:
-        conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+        await admin_sql(pg_cluster, f'CREATE DATABASE "{name}"')
     try:
         yield pg_cluster.url(name)
     finally:
         if pg_cluster.citus is not None:
             await pg_cluster.citus.drop_database(name)
         else:
-            conn = await asyncpg.connect(asyncpg_dsn(pg_cluster.admin_url))
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
+            await admin_sql(pg_cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
