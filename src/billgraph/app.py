@@ -15,13 +15,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
 
 from billgraph import bootstrap, graphiql
 from billgraph.api import build_schema
 from billgraph.config import Settings
+from billgraph.context import Context
 from billgraph.db.migrate import alembic_config
 from billgraph.documents import invoice_pdf_route
 from billgraph.graphql_app import BillgraphGraphQL
+from billgraph.hot_paths import HotPaths
 from billgraph.observability import (
     Metrics,
     count_statements,
@@ -57,8 +60,14 @@ def create_app(settings: Settings) -> Starlette:
     head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
     assets = (graphiql.local_assets(settings.graphiql_assets, settings.data_dir)
               if settings.graphiql else None)
+    hot_paths = None
+    if settings.hot_paths:
+        def hot_paths(view: GraphQL[Context, None]) -> HotPaths:
+            return HotPaths(schema._schema, limits, metrics,
+                            expose_sql_count=settings.expose_sql_count, encode=view.encode_json)
     graphql = BillgraphGraphQL(schema, state, graphiql=settings.graphiql,
-                               graphiql_html=graphiql.render(local=assets is not None))
+                               graphiql_html=graphiql.render(local=assets is not None),
+                               hot_paths=hot_paths)
 
     async def healthz(request: Request) -> JSONResponse:
         # which process answered (`serve --workers N` runs several on one port)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from billgraph.context import Context
+from billgraph.hot_paths import HotPaths
 from billgraph.ratelimit import Decision
 from billgraph.services.errors import ErrorCode
 from billgraph.services.tenants import Principal
@@ -97,7 +99,9 @@ def with_headers(send: Send, headers: dict[str, str]) -> Send:
 
 class BillgraphGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: BaseSchema, state: AppState, *, graphiql: bool = True,
-                 graphiql_html: str | None = None) -> None:
+                 graphiql_html: str | None = None,
+                 hot_paths: Callable[[GraphQL[Context, None]], HotPaths] | None = None,
+                 ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
@@ -108,6 +112,7 @@ class BillgraphGraphQL(GraphQL[Context, None]):
         )
         self.state = state
         self.graphiql_html = graphiql_html
+        self.hot_paths = hot_paths(self) if hot_paths is not None else None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """Our GraphiQL page (billgraph.graphiql), else Strawberry's."""
@@ -120,8 +125,9 @@ class BillgraphGraphQL(GraphQL[Context, None]):
         scope["state"]["request_id"] = uuid.uuid4().hex[:16]
         if scope["type"] == "http":
             request = Request(scope, receive)
+            body = None
             if request.method == "POST":
-                refusal, receive = await self._read_body(request, receive)
+                refusal, receive, body = await self._read_body(request, receive)
                 if refusal is not None:
                     await refusal(scope, receive, send)
                     return
@@ -150,15 +156,25 @@ class BillgraphGraphQL(GraphQL[Context, None]):
                         await rate_limited(decision, limiter.rate)(scope, receive, send)
                         return
                     send = with_headers(send, decision.headers())
+                if body is not None and self.hot_paths is not None \
+                        and request.headers.get("content-type", "").startswith(
+                            "application/json"):
+                    answer = await self.hot_paths.answer(body, Context(
+                        request=request, response=None, state=self.state,
+                        request_id=scope["state"]["request_id"], principal=principal))
+                    if answer is not None:
+                        await Response(answer, media_type="application/json")(
+                            scope, receive, send)
+                        return
         await super().__call__(scope, receive, send)
 
-    async def _read_body(self, request: Request,
-                         receive: Receive) -> tuple[Response | None, Receive]:
+    async def _read_body(self, request: Request, receive: Receive,
+                         ) -> tuple[Response | None, Receive, bytes]:
         """Read the body once, refusing it past the size limit or when it is a batch."""
         limit = self.state.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return too_large(limit), receive
+            return too_large(limit), receive, b""
         body = bytearray()
         while True:
             message = await receive()
@@ -166,22 +182,22 @@ class BillgraphGraphQL(GraphQL[Context, None]):
                 break
             body += message.get("body", b"")
             if len(body) > limit:
-                return too_large(limit), receive
+                return too_large(limit), receive, b""
             if not message.get("more_body", False):
                 break
         if body.lstrip()[:1] == b"[":
             return bad_request("batched (array) requests are not supported: send one "
-                               "operation per request"), receive
-        replayed = False
+                               "operation per request"), receive, b""
+        replayed, data = False, bytes(body)
 
         async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
+                return {"type": "http.request", "body": data, "more_body": False}
             return await receive()
 
-        return None, replay
+        return None, replay, data
 
     def _is_ide_page(self, request: Request) -> bool:
         return (request.method == "GET" and "query" not in request.query_params

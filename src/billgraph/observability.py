@@ -12,7 +12,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -136,6 +136,29 @@ async def readiness(state: AppState, head: str | None, request: Request) -> JSON
     return JSONResponse({"status": "ok", "database": "ok", "migration": current})
 
 
+class Observation:
+    """One GraphQL operation's log context, SQL statement count, and metrics (counted and
+    timed when it closes). `observe` opens one for every operation graphql-core runs; the
+    hot paths (billgraph/hot_paths.py) for the ones they answer themselves."""
+
+    def __init__(self, metrics: Metrics, request_id: str, principal: Any) -> None:
+        self.metrics = metrics
+        self.started = time.perf_counter()
+        self.sql_cell = [0]
+        self.tokens: list[contextvars.Token[Any]] = [
+            request_id_var.set(request_id),
+            tenant_var.set(str(principal.tenant_id) if principal else "-"),
+            sql_count_var.set(self.sql_cell)]
+
+    def close(self, name: str, kind: str, error_codes: Iterable[str]) -> None:
+        self.metrics.requests.labels(name, kind).inc()
+        self.metrics.latency.labels(name, kind).observe(time.perf_counter() - self.started)
+        for code in error_codes:
+            self.metrics.errors.labels(code).inc()
+        for token in reversed(self.tokens):
+            token.var.reset(token)
+
+
 def observe(metrics: Metrics, *, expose_sql_count: bool = False) -> type[SchemaExtension]:
     """Count operations, time them, and put the operation name in the log context."""
 
@@ -148,29 +171,20 @@ def observe(metrics: Metrics, *, expose_sql_count: bool = False) -> type[SchemaE
             return {}
 
         def on_operation(self) -> Iterator[None]:
-            started = time.perf_counter()
             ctx = self.execution_context
-            principal = getattr(ctx.context, "principal", None)
-            self.sql_cell = [0]
-            tokens: list[contextvars.Token[Any]] = [
-                request_id_var.set(getattr(ctx.context, "request_id", "-")),
-                tenant_var.set(str(principal.tenant_id) if principal else "-"),
-                sql_count_var.set(self.sql_cell)]
+            observation = Observation(metrics, getattr(ctx.context, "request_id", "-"),
+                                      getattr(ctx.context, "principal", None))
+            self.sql_cell = observation.sql_cell
             try:
                 yield
             finally:
-                name = ctx.operation_name or "anonymous"
                 try:
                     kind = ctx.operation_type.value
                 except RuntimeError:
                     kind = "invalid"
-                metrics.requests.labels(name, kind).inc()
-                metrics.latency.labels(name, kind).observe(time.perf_counter() - started)
-                for error in (ctx.result.errors if ctx.result else None) or []:
-                    code = (error.extensions or {}).get("code", "UNKNOWN")
-                    metrics.errors.labels(str(code)).inc()
-                for token in tokens:
-                    token.var.reset(token)
+                observation.close(ctx.operation_name or "anonymous", kind, [
+                    str((error.extensions or {}).get("code", "UNKNOWN"))
+                    for error in (ctx.result.errors if ctx.result else None) or []])
 
         def on_execute(self) -> Iterator[None]:
             token = operation_var.set(self.execution_context.operation_name or "anonymous")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import GraphQLError, value_from_ast_untyped
 from graphql.execution.values import VariableValues
@@ -29,6 +29,7 @@ from billgraph.services import audit
 from billgraph.services.errors import BillgraphError, ErrorCode, Forbidden, Unauthenticated
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class AdminScope(BasePermission):
@@ -67,46 +68,54 @@ def arguments(info: StrawberryInfo[Any, Any]) -> dict[str, Any]:
             for arg in raw.field_nodes[0].arguments or ()}
 
 
+async def audited(context: Any, *, operation: str, operation_name: str | None,
+                  variables: dict[str, Any], call: Callable[[], Awaitable[T]]) -> T:
+    """Run one Mutation root field's `call` with its write scope check and audit event.
+    `Audited` does this for every field graphql-core executes; the hot paths
+    (billgraph/hot_paths.py) for the fields they answer themselves: one implementation."""
+    principal = getattr(context, "principal", None)
+    if principal is None:
+        raise Unauthenticated("missing or invalid API key")
+    record = audit.AuditRecord(
+        tenant_id=principal.tenant_id, api_key_id=principal.key_id, operation=operation,
+        operation_name=operation_name, request_id=context.request_id, variables=variables)
+    token = audit.CURRENT.set(record)
+    try:
+        if not principal.can_write:
+            raise Forbidden("this API key has the read scope; mutations need a write key")
+        result = await call()
+    except Exception as error:
+        if not record.written:  # (written: its change committed, with its OK event)
+            await _outside(context.state, record, outcome_of(error))
+        raise
+    finally:
+        audit.CURRENT.reset(token)
+    if not record.written:
+        await _outside(context.state, record, audit.OK)
+    return result
+
+
+async def _outside(state: Any, record: audit.AuditRecord, outcome: str) -> None:
+    if not state.settings.audit:
+        return
+    try:
+        async with state.engine.begin() as conn:
+            await audit.append_outside(conn, record, outcome, datetime.now(UTC))
+    except Exception:
+        log.exception("cannot write the audit event of %s (request id %s, outcome %s)",
+                      record.operation, record.request_id, outcome)
+
+
 class Audited(FieldExtension):
     """Write scope check and audit event of one Mutation root field."""
 
     async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any,
                             info: StrawberryInfo[Any, Any], **kwargs: Any) -> Any:
-        context = info.context
-        principal = getattr(context, "principal", None)
-        if principal is None:
-            raise Unauthenticated("missing or invalid API key")
         operation = info._raw_info.operation
-        record = audit.AuditRecord(
-            tenant_id=principal.tenant_id, api_key_id=principal.key_id,
-            operation=info.field_name,
+        return await audited(
+            info.context, operation=info.field_name,
             operation_name=operation.name.value if operation.name else None,
-            request_id=context.request_id, variables=arguments(info))
-        token = audit.CURRENT.set(record)
-        try:
-            if not principal.can_write:
-                raise Forbidden("this API key has the read scope; mutations need a write key")
-            result = await next_(source, info, **kwargs)
-        except Exception as error:
-            if not record.written:  # (written: its change committed, with its OK event)
-                await self._outside(context.state, record, outcome_of(error))
-            raise
-        finally:
-            audit.CURRENT.reset(token)
-        if not record.written:
-            await self._outside(context.state, record, audit.OK)
-        return result
-
-    @staticmethod
-    async def _outside(state: Any, record: audit.AuditRecord, outcome: str) -> None:
-        if not state.settings.audit:
-            return
-        try:
-            async with state.engine.begin() as conn:
-                await audit.append_outside(conn, record, outcome, datetime.now(UTC))
-        except Exception:
-            log.exception("cannot write the audit event of %s (request id %s, outcome %s)",
-                          record.operation, record.request_id, outcome)
+            variables=arguments(info), call=lambda: next_(source, info, **kwargs))
 
 
 def audit_mutations(mutation: type) -> None:
