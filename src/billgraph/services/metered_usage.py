@@ -100,13 +100,13 @@ def _error(code: ErrorCode, at: str, message: str) -> dict[str, str]:
     return {"code": code.value, "message": message, "field": at}
 
 
-def _check(record: UsageRecordInput, at: str) -> dict[str, str] | None:
+def _check(record: UsageRecordInput, n: int) -> dict[str, str] | None:
     if not record.record_id.strip() or len(record.record_id) > MAX_RECORD_ID:
-        return _error(ErrorCode.BAD_USER_INPUT, f"{at}.recordId",
-                      f"{at}.recordId must be 1 to {MAX_RECORD_ID} characters")
+        return _error(ErrorCode.BAD_USER_INPUT, f"records[{n}].recordId",
+                      f"records[{n}].recordId must be 1 to {MAX_RECORD_ID} characters")
     if not record.quantity.is_finite() or record.quantity < 0:
-        return _error(ErrorCode.BAD_USER_INPUT, f"{at}.quantity",
-                      f"{at}.quantity must be 0 or more")
+        return _error(ErrorCode.BAD_USER_INPUT, f"records[{n}].quantity",
+                      f"records[{n}].quantity must be 0 or more")
     return None
 
 
@@ -125,7 +125,7 @@ async def record_usage(writer: Writer,
     first: dict[str, int] = {}  # recordId -> its first valid position in this call
     send: list[int] = []
     for n, record in enumerate(records):
-        problem = _check(record, f"records[{n}]")
+        problem = _check(record, n)
         if problem is not None:
             results[n].errors.append(problem)
         elif record.record_id in first:
@@ -143,7 +143,10 @@ async def record_usage(writer: Writer,
             "quantities": [records[n].quantity for n in send],
             "stamps": stamps, "days": [s.date() for s in stamps]})
         for row in rows:
-            _settle(results[row.n], row, records[row.n], f"records[{row.n}]")
+            if row.stored:
+                results[row.n].accepted = True
+            else:
+                _settle(results[row.n], row, records[row.n], f"records[{row.n}]")
     for n, record in enumerate(records):
         origin = first.get(record.record_id)
         if origin is not None and origin != n and not results[n].errors:
