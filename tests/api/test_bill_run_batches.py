@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from billgraph.services.billing import bill_runs
+from billgraph.services.billing.invoicing import owner_lines
 from tests.api.bill_run_support import (
     account,
     bill,
@@ -80,7 +81,7 @@ async def test_a_write_batch_colliding_on_one_owner_bills_the_others_once(
     run_b = await start(client, "2026-01-01")
     tenant = uuid.UUID(client.tenant_id)
     caplog.set_level(logging.INFO, logger="billgraph.services.billing.bill_runs")
-    read_by_b = bill_runs.owner_lines
+    read_by_b = owner_lines
     a_ran: list[bool] = []
 
     async with worker_state(server) as state:

@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -185,24 +185,46 @@ class _Run:
             self.published_at = now
             await self.emit(Event("bill_run", self.tenant_id, self.guard.run_id))
 
+    async def read_lines(self, owners: Sequence[tuple[uuid.UUID, str]]
+                         ) -> tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]:
+        if not owners:
+            return {}, []
+        return await owner_lines(self.db, self.tenant_id, owners,
+                                 target=self.run["target_date"], custom=self.custom)
+
     async def charges_of(self, owners: Sequence[tuple[uuid.UUID, str]]
                          ) -> dict[uuid.UUID, list[Line]]:
-        by_owner, errors = await owner_lines(self.db, self.tenant_id, owners,
-                                             target=self.run["target_date"], custom=self.custom)
+        by_owner, errors = await self.read_lines(owners)
         self.add_errors(errors)
         return by_owner
 
     async def bill(self, owners: Sequence[tuple[uuid.UUID, str]]) -> None:
-        for start in range(0, len(owners), BATCH):
-            batch = owners[start:start + BATCH]
-            without_invoice = await self.bill_batch([(o, c) for o, c in batch
-                                                     if o not in self.done])
-            await self.advance(batch[-1][0], without_invoice)
+        """The batches in order; the next batch's facts are read (and its lines computed)
+        while this one's invoices are written."""
+        batches = [owners[start:start + BATCH] for start in range(0, len(owners), BATCH)]
+        todo = [[(o, c) for o, c in batch if o not in self.done] for batch in batches]
+        ahead: asyncio.Task[tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]] | None
+        ahead = asyncio.create_task(self.read_lines(todo[0])) if batches else None
+        try:
+            for n, batch in enumerate(batches):
+                assert ahead is not None
+                by_owner, errors = await ahead
+                ahead = (asyncio.create_task(self.read_lines(todo[n + 1]))
+                         if n + 1 < len(batches) else None)
+                self.add_errors(errors)
+                without_invoice = await self.bill_batch(todo[n], by_owner)
+                await self.advance(batch[-1][0], without_invoice)
+        finally:
+            if ahead is not None:  # a batch failed: the read ahead is not needed
+                ahead.cancel()
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: the batch's own failure is the one raised
 
-    async def bill_batch(self, batch: Sequence[tuple[uuid.UUID, str]]) -> int:
-        """Bill a batch's owners, a write batch at a time (several side by side); how many
-        needed no invoice."""
-        by_owner = await self.charges_of(batch) if batch else {}
+    async def bill_batch(self, batch: Sequence[tuple[uuid.UUID, str]],
+                         by_owner: Mapping[uuid.UUID, list[Line]]) -> int:
+        """Bill a batch's owners (`by_owner`: their lines), a write batch at a time
+        (several side by side); how many needed no invoice."""
         billable = [OwnerInvoice(o, c, by_owner[o]) for o, c in batch if by_owner.get(o)]
         queue = deque(write_batches(billable))
         without_invoice = len(batch) - len(billable)
