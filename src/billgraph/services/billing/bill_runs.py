@@ -1,18 +1,23 @@
 """Bill runs (SPEC §6): create one (PENDING, queued as a job), and run it.
 
-A run bills its invoice owners in id order, a batch of them at a time, the owners of
-a batch side by side, each in its own short transaction (`invoicing.write_invoice`):
-one invoice per owner with what is new since the last run (`charges.py`), its
-metrics, and the run's counters. When a batch is done the run's cursor
-(`last_account_id`) moves to its last owner. So a crash loses nothing: a resumed run
-continues after the cursor and skips the owners it already invoiced; and even a new
-run bills nothing twice, because the ledger's key admits each (item, period,
-revision) once.
+A run bills its invoice owners in id order, a batch of them (BATCH) at a time. A
+batch's owners are written a write batch at a time (WRITE_OWNERS owners, at most
+WRITE_LINES lines), several side by side, each write batch in one short transaction
+(`invoicing.write_invoices`): an invoice per owner with what is new since the last
+run (`charges.py`), their metrics and events, and the run's counters, in a fixed
+number of statements however many owners it holds. A write batch that fails (a
+concurrent run took some of its ledger keys, one owner's write fails) keeps nothing,
+and its owners are billed one by one, each in its own transaction, exactly as if it
+had held one owner. When a batch is done the run's cursor (`last_account_id`) moves
+to its last owner. So a crash loses nothing: a resumed run continues after the
+cursor and skips the owners it already invoiced; and even a new run bills nothing
+twice, because the ledger's key admits each (item, period, revision) once.
 
 Facts are read a batch of owners at a time (`facts.load_facts`, a few set-based
-statements), outside the write transactions: a fact that changes meanwhile is billed
-(or credited) by the next run, and a concurrent run billing the same periods makes
-the write fail on the ledger key, after which the owner is recomputed from fresh facts.
+statements), outside the write transactions — the next batch's while this one's
+invoices are written: a fact that changes meanwhile is billed (or credited) by the
+next run, and a concurrent run billing the same periods makes the write fail on the
+ledger key, after which the owner is recomputed from fresh facts.
 """
 
 from __future__ import annotations

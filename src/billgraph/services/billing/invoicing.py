@@ -1,10 +1,12 @@
-"""A bill run's work for one invoice owner: its charges, and one statement that writes
-the invoice, its lines and their ledger entries; then the run's counters and cursor.
+"""A bill run's work for its invoice owners: their charges, and one statement that
+writes the invoices of a write batch of owners, their lines and their ledger entries;
+then the run's counters and cursor.
 
 The ledger key (tenant, item, period start, revision) is what makes billing exactly
 once: a concurrent run that computed the same difference inserts the same key, and
-one of the two transactions fails with a unique violation (the caller recomputes
-that owner from fresh facts and finds nothing new).
+one of the two transactions fails with a unique violation (the caller bills that
+write batch's owners one by one, recomputing an owner that collides from fresh facts,
+which finds nothing new).
 """
 
 from __future__ import annotations
