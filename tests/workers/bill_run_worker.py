@@ -7,6 +7,8 @@ with an `after_owner` hook: once N owners are committed, every transaction that
 finishes an owner parks there for good. When all of the run's side-by-side
 transactions are parked (each committed the owner it was on: N + CONCURRENCY - 1 in
 all) it prints `PAUSED` — and the test kills the process (SIGKILL) at that point.
+Its write batches hold one owner each, so that each side-by-side transaction commits
+one owner at a time (a write batch of several: tests/workers/test_bill_run_crash.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from billgraph.workers.jobs import JobKind
 
 
 def main(database_url: str, pause_after: int) -> None:
+    bill_runs.WRITE_OWNERS = 1
     done = parked = 0
 
     async def pause(owner: uuid.UUID) -> None:

@@ -145,3 +145,33 @@ async def test_a_run_stopped_between_batches_resumes_after_its_cursor(
                     "accountsProcessed": OWNERS, "invoicesCreated": OWNERS,
                     "totalAmount": "200.00"}
     await assert_billed_exactly_once(server, client, owners)
+
+
+async def test_a_run_stopped_after_a_write_batch_committed_resumes_without_billing_it_again(
+        server: LiveServer, client: Client, owners: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bill_runs, "WRITE_OWNERS", 4)  # 10 owners: write batches of 4, 4, 2
+    monkeypatch.setattr(bill_runs, "CONCURRENCY", 1)
+    run = await start(client, "2026-02-01")
+    run_id, tenant = uuid.UUID(run["id"]), uuid.UUID(client.tenant_id)
+
+    async def crash_after_the_first_write_batch(owner: uuid.UUID) -> None:
+        raise Crash  # its 4 invoices are committed; the cursor has not moved
+
+    async with worker_state(server) as state:
+        with pytest.raises(Crash):
+            await bill_runs.run_bill_run(state, state.events.publish, tenant, run_id,
+                                         after_owner=crash_after_the_first_write_batch)
+        during = await get(client, run["id"])
+        assert (during["status"], during["accountsProcessed"], during["invoicesCreated"],
+                during["totalAmount"]) == ("RUNNING", 4, 4, "80.00")  # 4 x (Jan + Feb)
+        [row] = await server.sql("SELECT last_account_id FROM bill_runs WHERE id = "
+                                 "CAST(:r AS uuid)", r=run["id"])
+        assert row["last_account_id"] is None
+        assert len(await ledger(server, client.tenant_id)) == 4 * 2
+        await bill_runs.run_bill_run(state, state.events.publish, tenant, run_id)
+    done = await get(client, run["id"])
+    assert done == {**done, "status": "COMPLETED", "accountsTotal": OWNERS,
+                    "accountsProcessed": OWNERS, "invoicesCreated": OWNERS,
+                    "totalAmount": "200.00", "errors": []}
+    await assert_billed_exactly_once(server, client, owners)

@@ -13,6 +13,7 @@ is always the exact negative of the matching charge.
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 
@@ -72,6 +73,7 @@ def minor_units(code: str) -> int:
         raise ValueError(f"unknown ISO 4217 currency code: {code!r}") from None
 
 
+@functools.cache  # (a bill run rounds every line several times)
 def minor_unit(code: str) -> Decimal:
     """The smallest invoiceable amount of ``code``: ``0.01`` USD, ``1`` JPY."""
     return Decimal(f"1E-{minor_units(code)}")
@@ -88,6 +90,8 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     digits = minor_units(currency)
     if not amount.is_finite():
         raise ValueError(f"not a finite amount: {amount!r}")
+    if amount.as_tuple().exponent == -digits:
+        return amount  # already in minor units: quantize would return it unchanged
     # Enough precision that quantize can never fail on a large amount.
     prec = max(28, amount.adjusted() + digits + 2)
     with localcontext(Context(prec=prec, traps=[InvalidOperation])):

@@ -18,6 +18,7 @@ already-invoiced period (an item added mid-period) get its percentage discounts 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,7 +30,7 @@ from typing import Any
 from billgraph.services.billing import adjustments as adj
 from billgraph.services.billing.charges import Charge, Terms
 from billgraph.services.billing.periods import CustomPeriods, ServicePeriod
-from billgraph.services.money import round_money
+from billgraph.services.money import round_exact, round_money
 
 ONE_DAY = timedelta(days=1)
 
@@ -53,6 +54,16 @@ class AdjustmentFacts:
     item_subscription: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
+@functools.cache
+def _no_tax(currency: str) -> Decimal:
+    return round_money(Decimal(0), currency)
+
+
+@functools.cache
+def _no_discount(currency: str) -> Decimal:
+    return round_exact(0, currency)
+
+
 @dataclass(frozen=True)
 class Line:
     """An invoice line: the charge, the part of it discounts took off, its taxes."""
@@ -64,6 +75,8 @@ class Line:
 
     @property
     def tax(self) -> Decimal:
+        if not self.taxes:  # most lines: no rate applies
+            return _no_tax(self.currency)
         return round_money(sum((t.amount for t in self.taxes), Decimal(0)), self.currency)
 
     @property
@@ -102,14 +115,10 @@ def adjust(charges: Sequence[Charge], *, owner: uuid.UUID, facts: AdjustmentFact
            custom: CustomPeriods) -> list[Line]:
     """The lines of one invoice owner's charges, in the charges' order."""
     rates = adj.taxable_rates(facts.rates, facts.owners.get(owner, adj.TaxProfile(None)))
-    invoiced: dict[uuid.UUID, set[ServicePeriod]] = defaultdict(set)
-    for (item_id, start), entry in facts.billed.items():
-        sub = facts.item_subscription.get(item_id)
-        if sub is not None and entry.amount != 0 and sub in terms:
-            invoiced[sub].add(_whole(terms[sub], start, custom))
     by_key = {(c.item_id, c.period_start): c for c in charges}
     fresh: dict[uuid.UUID, list[adj.PeriodLine]] = defaultdict(list)
     done: dict[tuple[uuid.UUID, date], Line] = {}
+    no_discount = _no_discount(currency)  # as line_discounts gives a line without one
     for charge in charges:
         key = (charge.item_id, charge.period_start)
         billed = facts.billed.get(key)
@@ -121,10 +130,24 @@ def adjust(charges: Sequence[Charge], *, owner: uuid.UUID, facts: AdjustmentFact
             done[key] = Line(charge, currency, round_money(discount - billed.discount, currency),
                              _tax_delta(taxes, billed))
             continue
+        if not facts.discounts.get(charge.subscription_id):
+            # no discount applies: the line below with every discount amount zero
+            before = billed.discount if billed is not None else Decimal(0)
+            taxes = adj.line_taxes(charge.amount - no_discount, code, rates, currency)
+            done[key] = Line(charge, currency, round_money(no_discount - before, currency),
+                             _tax_delta(taxes, billed))
+            continue
         fresh[charge.subscription_id].append(adj.PeriodLine(
             key=key, product_code=code, amount=charge.amount,
             span=ServicePeriod(charge.service_start, charge.service_end + ONE_DAY),
             whole=_whole(terms[charge.subscription_id], charge.period_start, custom)))
+    # the billing periods already invoiced, of the subscriptions with discounts
+    invoiced: dict[uuid.UUID, set[ServicePeriod]] = defaultdict(set)
+    if fresh:
+        for (item_id, start), entry in facts.billed.items():
+            sub = facts.item_subscription.get(item_id)
+            if sub is not None and entry.amount != 0 and sub in fresh:
+                invoiced[sub].add(_whole(terms[sub], start, custom))
     for sub, lines in fresh.items():
         discounts = facts.discounts.get(sub, [])
         percentages = [d for d in discounts if d.type is adj.DiscountType.PERCENTAGE]

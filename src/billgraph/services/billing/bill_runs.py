@@ -1,18 +1,23 @@
 """Bill runs (SPEC §6): create one (PENDING, queued as a job), and run it.
 
-A run bills its invoice owners in id order, a batch of them at a time, the owners of
-a batch side by side, each in its own short transaction (`invoicing.write_invoice`):
-one invoice per owner with what is new since the last run (`charges.py`), its
-metrics, and the run's counters. When a batch is done the run's cursor
-(`last_account_id`) moves to its last owner. So a crash loses nothing: a resumed run
-continues after the cursor and skips the owners it already invoiced; and even a new
-run bills nothing twice, because the ledger's key admits each (item, period,
-revision) once.
+A run bills its invoice owners in id order, a batch of them (BATCH) at a time. A
+batch's owners are written a write batch at a time (WRITE_OWNERS owners, at most
+WRITE_LINES lines), several side by side, each write batch in one short transaction
+(`invoicing.write_invoices`): an invoice per owner with what is new since the last
+run (`charges.py`), their metrics and events, and the run's counters, in a fixed
+number of statements however many owners it holds. A write batch that fails (a
+concurrent run took some of its ledger keys, one owner's write fails) keeps nothing,
+and its owners are billed one by one, each in its own transaction, exactly as if it
+had held one owner. When a batch is done the run's cursor (`last_account_id`) moves
+to its last owner. So a crash loses nothing: a resumed run continues after the
+cursor and skips the owners it already invoiced; and even a new run bills nothing
+twice, because the ledger's key admits each (item, period, revision) once.
 
 Facts are read a batch of owners at a time (`facts.load_facts`, a few set-based
-statements), outside the write transactions: a fact that changes meanwhile is billed
-(or credited) by the next run, and a concurrent run billing the same periods makes
-the write fail on the ledger key, after which the owner is recomputed from fresh facts.
+statements), outside the write transactions — the next batch's while this one's
+invoices are written: a fact that changes meanwhile is billed (or credited) by the
+next run, and a concurrent run billing the same periods makes the write fail on the
+ledger key, after which the owner is recomputed from fresh facts.
 """
 
 from __future__ import annotations
@@ -23,13 +28,13 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, text
-from sqlalchemy.exc import IntegrityError, InternalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db import clock
@@ -42,28 +47,52 @@ from billgraph.services.billing.adjusted import Line
 from billgraph.services.billing.invoicing import (
     GUARD,
     MAX_ERRORS,
+    OwnerInvoice,
     RunGuard,
     Superseded,
     advance,
     done_after,
     error,
     owner_lines,
-    write_invoice,
+    write_invoices,
 )
 from billgraph.services.billing.periods import CustomPeriods
-from billgraph.services.errors import BadUserInput, BillgraphError, ErrorCode, NotFound
+from billgraph.services.errors import (
+    BadUserInput,
+    BillgraphError,
+    ErrorCode,
+    LockCompetition,
+    NotFound,
+)
 from billgraph.services.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "bill_run"
 BATCH = 200  # invoice owners whose facts are read together (and the cursor's step)
-CONCURRENCY = 4  # owners of a batch billed side by side, each in its own transaction
+CONCURRENCY = 4  # write batches billed side by side, each in its own transaction
+WRITE_OWNERS = 50  # invoice owners written together in one transaction ...
+WRITE_LINES = 2_000  # ... until their lines reach this many
 PUBLISH_SECONDS = 0.25  # billRunProgress events at most this often (and after each batch)
 WRITE_TRIES = 5
 
 OwnerHook = Callable[[uuid.UUID], Awaitable[None]]
 MAX_YEARS_AHEAD = 10  # billing further in advance only makes huge invoices (found by fuzzing)
+
+
+def write_batches(invoices: Sequence[OwnerInvoice]) -> list[list[OwnerInvoice]]:
+    """`invoices` in order, cut into the write batches of one transaction each: at most
+    WRITE_OWNERS owners, and no more lines than WRITE_LINES unless one owner has more."""
+    batches: list[list[OwnerInvoice]] = []
+    lines = 0
+    for invoice in invoices:
+        if not batches or len(batches[-1]) >= WRITE_OWNERS or (
+                lines + len(invoice.lines) > WRITE_LINES):
+            batches.append([])
+            lines = 0
+        batches[-1].append(invoice)
+        lines += len(invoice.lines)
+    return batches
 
 
 def check_target_date(target_date: date) -> date:
@@ -161,34 +190,55 @@ class _Run:
             self.published_at = now
             await self.emit(Event("bill_run", self.tenant_id, self.guard.run_id))
 
+    async def read_lines(self, owners: Sequence[tuple[uuid.UUID, str]]
+                         ) -> tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]:
+        if not owners:
+            return {}, []
+        return await owner_lines(self.db, self.tenant_id, owners,
+                                 target=self.run["target_date"], custom=self.custom)
+
     async def charges_of(self, owners: Sequence[tuple[uuid.UUID, str]]
                          ) -> dict[uuid.UUID, list[Line]]:
-        by_owner, errors = await owner_lines(self.db, self.tenant_id, owners,
-                                             target=self.run["target_date"], custom=self.custom)
+        by_owner, errors = await self.read_lines(owners)
         self.add_errors(errors)
         return by_owner
 
     async def bill(self, owners: Sequence[tuple[uuid.UUID, str]]) -> None:
-        for start in range(0, len(owners), BATCH):
-            batch = owners[start:start + BATCH]
-            without_invoice = await self.bill_batch([(o, c) for o, c in batch
-                                                     if o not in self.done])
-            await self.advance(batch[-1][0], without_invoice)
+        """The batches in order; the next batch's facts are read (and its lines computed)
+        while this one's invoices are written."""
+        batches = [owners[start:start + BATCH] for start in range(0, len(owners), BATCH)]
+        todo = [[(o, c) for o, c in batch if o not in self.done] for batch in batches]
+        ahead: asyncio.Task[tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]] | None
+        ahead = asyncio.create_task(self.read_lines(todo[0])) if batches else None
+        try:
+            for n, batch in enumerate(batches):
+                assert ahead is not None
+                by_owner, errors = await ahead
+                ahead = (asyncio.create_task(self.read_lines(todo[n + 1]))
+                         if n + 1 < len(batches) else None)
+                self.add_errors(errors)
+                without_invoice = await self.bill_batch(todo[n], by_owner)
+                await self.advance(batch[-1][0], without_invoice)
+        finally:
+            if ahead is not None:  # a batch failed: the read ahead is not needed
+                ahead.cancel()
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: the batch's own failure is the one raised
 
-    async def bill_batch(self, batch: Sequence[tuple[uuid.UUID, str]]) -> int:
-        """Bill a batch's owners side by side; how many needed no invoice."""
-        by_owner = await self.charges_of(batch) if batch else {}
-        queue = deque((o, c, by_owner[o]) for o, c in batch if by_owner.get(o))
-        without_invoice = len(batch) - len(queue)
+    async def bill_batch(self, batch: Sequence[tuple[uuid.UUID, str]],
+                         by_owner: Mapping[uuid.UUID, list[Line]]) -> int:
+        """Bill a batch's owners (`by_owner`: their lines), a write batch at a time
+        (several side by side); how many needed no invoice."""
+        billable = [OwnerInvoice(o, c, by_owner[o]) for o, c in batch if by_owner.get(o)]
+        queue = deque(write_batches(billable))
+        without_invoice = len(batch) - len(billable)
 
         async def work_through() -> None:
             nonlocal without_invoice
             while queue:
-                owner, currency, charges = queue.popleft()
-                if not await self.bill_owner(owner, currency, charges):
-                    without_invoice += 1
-                if self.after_owner is not None:
-                    await self.after_owner(owner)
+                missed = await self.bill_together(queue.popleft())
+                without_invoice += missed  # (not `+= await`: it would read before it waits)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -198,13 +248,37 @@ class _Run:
             raise failed.exceptions[0] from None  # the others were cancelled
         return without_invoice
 
-    async def bill_owner(self, owner: uuid.UUID, currency: str, charges: list[Line]) -> bool:
+    async def bill_together(self, invoices: Sequence[OwnerInvoice]) -> int:
+        """Bill `invoices` in one transaction; when it fails (a concurrent run took some
+        of their ledger keys, one owner's write fails) nothing of it is kept, and each
+        owner is billed in its own transaction instead, as if it had been alone. How many
+        of the owners got no invoice."""
+        if len(invoices) > 1:
+            try:
+                await self.write(invoices)
+            except (DBAPIError, Superseded, LockCompetition) as failure:
+                log.info("bill run %s: the invoices of %d accounts failed together (%s); "
+                         "billing them one by one", self.guard.run_id, len(invoices),
+                         failure)
+            else:
+                for invoice in invoices:
+                    await self.owner_done(invoice.owner)
+                return 0
+        without_invoice = 0
+        for invoice in invoices:
+            if not await self.bill_owner(invoice):
+                without_invoice += 1
+            await self.owner_done(invoice.owner)
+        return without_invoice
+
+    async def bill_owner(self, invoice: OwnerInvoice) -> bool:
         """Bill one owner in its own transaction; False when nothing (new) was billed."""
+        owner, currency, lines = invoice.owner, invoice.currency, invoice.lines
         for attempt in range(WRITE_TRIES):
-            if not charges:
+            if not lines:
                 return False
             try:
-                await self.write(owner, currency, charges)
+                await self.write([OwnerInvoice(owner, currency, lines)])
                 return True
             except (IntegrityError, InternalError) as failure:
                 if not unique_violation(failure) or attempt == WRITE_TRIES - 1:
@@ -213,14 +287,18 @@ class _Run:
                 # recompute this owner from what is billed now.
                 log.info("bill run %s: recomputing account %s after %s", self.guard.run_id,
                          owner, failure.orig)
-                charges = (await self.charges_of([(owner, currency)])).get(owner, [])
+                lines = (await self.charges_of([(owner, currency)])).get(owner, [])
         return False
 
-    async def write(self, owner: uuid.UUID, currency: str, charges: list[Line]) -> None:
+    async def owner_done(self, owner: uuid.UUID) -> None:
+        if self.after_owner is not None:
+            await self.after_owner(owner)
+
+    async def write(self, invoices: Sequence[OwnerInvoice]) -> None:
         async def work(writer: Writer) -> None:
-            await write_invoice(writer, self.guard, owner=owner, currency=currency,
-                                lines=charges, invoice_date=self.run["invoice_date"],
-                                post=self.run["auto_post"])
+            await write_invoices(writer, self.guard, invoices,
+                                 invoice_date=self.run["invoice_date"],
+                                 post=self.run["auto_post"])
 
         await self.db.write(self.tenant_id, work)
         await self.publish()

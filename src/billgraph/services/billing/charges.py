@@ -267,8 +267,15 @@ def _once(item: Item, terms: Terms, custom: CustomPeriods, target: date, currenc
     whole = pricing.amount(item.model, quantity) * rate
     should = round_exact(whole, currency) if in_service else Decimal(0)
     charge = _charge(item, terms, billed, key, should, shown, shown, quantity,
-                     _unit_price(item, whole, Fraction(item.price) * rate, quantity, currency))
+                     _unit_price(item.model, whole, Fraction(item.price) * rate, quantity,
+                                 currency))
     return [charge] if charge is not None else []
+
+
+@lru_cache(maxsize=256)  # the items of a batch mostly share their start and cycle day
+def _periods(item_start: date, length: periods.PeriodLength, cycle_day: int,
+             until: date) -> tuple[tuple[ServicePeriod, ServicePeriod], ...]:
+    return tuple(periods.service_periods(item_start, length, cycle_day, until))
 
 
 def _service_periods(item: Item, terms: Terms, length: periods.PeriodLength,
@@ -279,7 +286,7 @@ def _service_periods(item: Item, terms: Terms, length: periods.PeriodLength,
     anchor = terms.start_date
     if length.unit is not periods.PeriodUnit.MONTH or length.count == 1 or (
             anchor is None or anchor >= item.start_date):
-        yield from periods.service_periods(item.start_date, length, terms.cycle_day, until)
+        yield from _periods(item.start_date, length, terms.cycle_day, until)
         return
     whole = periods.cycle_period_containing(item.start_date, length, terms.cycle_day, anchor)
     part = ServicePeriod(item.start_date, whole.end)
@@ -301,13 +308,24 @@ def _round(value: Fraction, currency: str) -> Decimal:
     return round_exact(value, currency)
 
 
-def _unit_price(item: Item, whole: Fraction, per_unit: Fraction, quantity: int | Decimal,
-                currency: str) -> Decimal:
+def _unit_price(model: pricing.Pricing, whole: Fraction, per_unit: Fraction,
+                quantity: int | Decimal, currency: str) -> Decimal:
     """The line's unit price: the price (per billing period) under PER_UNIT, else the
     average of the whole period's model amount over the quantity."""
-    if item.model.model is pricing.PricingModel.PER_UNIT or not quantity:
+    if model.model is pricing.PricingModel.PER_UNIT or not quantity:
         return _round(per_unit, currency)
     return _round(whole / Fraction(quantity), currency)
+
+
+@lru_cache(maxsize=4096)
+def _period_prices(model: pricing.Pricing, price: Decimal, quantity: int | Decimal,
+                   factor: Fraction, rate: Fraction,
+                   currency: str) -> tuple[Fraction, Decimal, Decimal]:
+    """A recurring item's whole-period amount (exact and rounded) and unit price: the
+    same for every item of the same pricing, quantity and billing period."""
+    amount = pricing.amount(model, quantity) * factor * rate
+    return (amount, _round(amount, currency),
+            _unit_price(model, amount, factor * Fraction(price) * rate, quantity, currency))
 
 
 def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, currency: str,
@@ -316,7 +334,6 @@ def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, cu
         raise ChargeError(f"subscription {terms.subscription_number} has no billing frequency")
     length = _length(terms.billing_frequency, custom, terms)
     factor = _per_period(Decimal(1), _length(item.price_period, custom, terms), length)
-    per_period = factor * Fraction(item.price)
     model = item.model
     end = item.end_date
     until = target
@@ -326,17 +343,15 @@ def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, cu
     # Usage (actual capacity) varies by period; everything else is the same for each.
     varying = terms.concurrent is not None and terms.concurrent.method == ACTUAL
     quantity, rate = _quantity_and_rate(item, terms, None) if not varying else (0, Fraction(0))
-    amount = pricing.amount(model, quantity) * factor * rate  # of a whole period
-    whole_amount = _round(amount, currency)
-    unit_price = _unit_price(item, amount, per_period * rate, quantity, currency)
+    amount, whole_amount, unit_price = _period_prices(  # of a whole period
+        model, item.price, quantity, factor, rate, currency)
     plain = not terms.suspensions
     charges: list[Charge] = []
     for part, whole in _service_periods(item, terms, length, until):
         if varying:
             quantity, rate = _quantity_and_rate(item, terms, part)
-            amount = pricing.amount(model, quantity) * factor * rate
-            whole_amount = _round(amount, currency)
-            unit_price = _unit_price(item, amount, per_period * rate, quantity, currency)
+            amount, whole_amount, unit_price = _period_prices(
+                model, item.price, quantity, factor, rate, currency)
         if plain and (end is None or end >= part.end):
             pieces = [part]  # served throughout (the first period may be partial)
         else:
@@ -401,7 +416,7 @@ def usage_charges(item: Item, terms: Terms, *, target: date, currency: str,
         shown = (part.start, part.last_day)
         whole = pricing.amount(item.model, usage.quantity)
         charge = _charge(item, terms, billed, part.start, usage.amount, shown, shown,
-                         usage.quantity, _unit_price(item, whole, Fraction(item.price),
+                         usage.quantity, _unit_price(item.model, whole, Fraction(item.price),
                                                      usage.quantity, currency))
         if charge is not None:
             charges.append(charge)

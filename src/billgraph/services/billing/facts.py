@@ -187,8 +187,10 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
     for sub_id, row in subs.items():
         facts.terms[sub_id] = terms_of(row, history[sub_id])
         facts.plan_currency[sub_id] = row.plan_currency
-    rows.sort(key=lambda r: (subs[r.subscription_id].subscription_number, r.start_date,
-                             products[r.product_id].code, r.id))
+    number = {sub_id: row.subscription_number for sub_id, row in subs.items()}
+    code = {product_id: p.code for product_id, p in products.items()}
+    rows.sort(key=lambda r: (number[r.subscription_id], r.start_date, code[r.product_id],
+                             r.id))
     charges = await plan_charges(conn, tenant_id, {r.price_plan_id for r in subs.values()})
     usage = await usage_days(conn, tenant_id,
                              [r.id for r in rows if r.charge_type == "USAGE"])

@@ -1,10 +1,12 @@
-"""A bill run's work for one invoice owner: its charges, and one statement that writes
-the invoice, its lines and their ledger entries; then the run's counters and cursor.
+"""A bill run's work for its invoice owners: their charges, and one statement that
+writes the invoices of a write batch of owners, their lines and their ledger entries;
+then the run's counters and cursor.
 
 The ledger key (tenant, item, period start, revision) is what makes billing exactly
 once: a concurrent run that computed the same difference inserts the same key, and
-one of the two transactions fails with a unique violation (the caller recomputes
-that owner from fresh facts and finds nothing new).
+one of the two transactions fails with a unique violation (the caller bills that
+write batch's owners one by one, recomputing an owner that collides from fresh facts,
+which finds nothing new).
 """
 
 from __future__ import annotations
@@ -65,24 +67,33 @@ GUARD = """tenant_id = :t AND id = :run AND status = 'RUNNING'
       SELECT 1 FROM jobs j WHERE j.tenant_id = :t AND j.id = CAST(:job AS uuid)
         AND j.attempt = :attempt AND j.status = 'RUNNING' FOR KEY SHARE))"""
 
-# One invoice per owner per run: an owner that already has one in this run is done.
-WRITE_INVOICE = text(f"""
-WITH guard AS (
-    SELECT 1 FROM bill_runs WHERE {GUARD}
-      AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.tenant_id = :t
-                      AND i.bill_run_id = :run AND i.account_id = CAST(:owner AS uuid))),
-number AS (SELECT nextval('invoice_number_seq') AS n FROM guard),
+# The invoices of several owners, one statement: per owner an invoice (numbered in the
+# order given), its lines, their taxes and a ledger entry per line. One invoice per
+# owner per run: an owner that already has one in this run is left out (the caller
+# compares the count).
+WRITE_INVOICES = text(f"""
+WITH guard AS (SELECT 1 FROM bill_runs WHERE {GUARD}),
+fresh AS (
+    SELECT u.id, u.owner, u.currency, u.amount, u.subtotal, u.discount, u.tax, u.ord
+    FROM guard, unnest(CAST(:invoices AS uuid[]), CAST(:owners AS uuid[]),
+                       CAST(:currencies AS text[]), CAST(:invoice_amounts AS numeric[]),
+                       CAST(:subtotals AS numeric[]), CAST(:invoice_discounts AS numeric[]),
+                       CAST(:invoice_taxes AS numeric[]))
+         WITH ORDINALITY AS u(id, owner, currency, amount, subtotal, discount, tax, ord)
+    WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.tenant_id = :t
+                      AND i.bill_run_id = :run AND i.account_id = u.owner)),
+number AS (SELECT f.*, nextval('invoice_number_seq') AS n
+           FROM (SELECT * FROM fresh ORDER BY ord) f),
 inv AS (
     INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date,
                           status, amount, balance, currency, bill_run_id, posted_at,
                           subtotal, discount_amount, tax_amount)
-    SELECT CAST(:t AS uuid), CAST(:invoice AS uuid),
-           'INV' || lpad(n::text, greatest(8, length(n::text)), '0'), CAST(:owner AS uuid),
+    SELECT CAST(:t AS uuid), id,
+           'INV' || lpad(n::text, greatest(8, length(n::text)), '0'), owner,
            CAST(:invoice_date AS date), CAST(:invoice_date AS date), CAST(:status AS text),
-           CAST(:amount AS numeric), CAST(:amount AS numeric), CAST(:currency AS text),
-           CAST(:run AS uuid),
+           amount, amount, currency, CAST(:run AS uuid),
            CASE WHEN CAST(:status AS text) = 'POSTED' THEN CAST(:now AS timestamptz) END,
-           CAST(:subtotal AS numeric), CAST(:discount AS numeric), CAST(:tax AS numeric)
+           subtotal, discount, tax
     FROM number
     RETURNING id, invoice_number),
 lines AS (
@@ -93,42 +104,47 @@ lines AS (
     SELECT CAST(:t AS uuid), u.id, inv.id, u.position, u.description, u.subscription_id,
            u.item_id, u.product_id, u.quantity, u.unit_price, u.amount, u.period_start,
            u.period_end, u.charge_type, u.pricing_model, u.discount, u.tax
-    FROM inv, unnest(CAST(:line_ids AS uuid[]), CAST(:positions AS integer[]),
-                     CAST(:descriptions AS text[]), CAST(:subscriptions AS uuid[]),
-                     CAST(:items AS uuid[]), CAST(:products AS uuid[]),
-                     CAST(:quantities AS numeric[]), CAST(:unit_prices AS numeric[]),
-                     CAST(:amounts AS numeric[]), CAST(:starts AS date[]),
-                     CAST(:ends AS date[]), CAST(:charge_types AS text[]),
-                     CAST(:pricing_models AS text[]), CAST(:discounts AS numeric[]),
-                     CAST(:taxes AS numeric[]))
-         AS u(id, position, description, subscription_id, item_id, product_id, quantity,
-              unit_price, amount, period_start, period_end, charge_type, pricing_model,
-              discount, tax)),
+    FROM unnest(CAST(:line_invoices AS uuid[]), CAST(:line_ids AS uuid[]),
+                CAST(:positions AS integer[]),
+                CAST(:descriptions AS text[]), CAST(:subscriptions AS uuid[]),
+                CAST(:items AS uuid[]), CAST(:products AS uuid[]),
+                CAST(:quantities AS numeric[]), CAST(:unit_prices AS numeric[]),
+                CAST(:amounts AS numeric[]), CAST(:starts AS date[]),
+                CAST(:ends AS date[]), CAST(:charge_types AS text[]),
+                CAST(:pricing_models AS text[]), CAST(:discounts AS numeric[]),
+                CAST(:taxes AS numeric[]))
+         AS u(invoice_id, id, position, description, subscription_id, item_id, product_id,
+              quantity, unit_price, amount, period_start, period_end, charge_type,
+              pricing_model, discount, tax)
+    JOIN inv ON inv.id = u.invoice_id),
 line_taxes AS (
     INSERT INTO invoice_line_taxes (tenant_id, invoice_line_id, tax_rate_id, percentage,
                                     amount)
     SELECT CAST(:t AS uuid), u.line_id, u.rate_id, u.percentage, u.amount
-    FROM inv, unnest(CAST(:tax_lines AS uuid[]), CAST(:tax_rates AS uuid[]),
-                     CAST(:tax_percentages AS numeric[]), CAST(:tax_amounts AS numeric[]))
-         AS u(line_id, rate_id, percentage, amount)),
+    FROM unnest(CAST(:tax_invoices AS uuid[]), CAST(:tax_lines AS uuid[]),
+                CAST(:tax_rates AS uuid[]), CAST(:tax_percentages AS numeric[]),
+                CAST(:tax_amounts AS numeric[]))
+         AS u(invoice_id, line_id, rate_id, percentage, amount)
+    JOIN inv ON inv.id = u.invoice_id),
 ledger AS (
     INSERT INTO billing_ledger (tenant_id, item_id, period_start, revision, amount,
                                 invoice_id, invoice_line_id, discount_amount, tax_amount)
     SELECT CAST(:t AS uuid), u.item_id, u.period_start, u.revision, u.amount, inv.id,
            u.line_id, u.discount, u.tax
-    FROM inv, unnest(CAST(:items AS uuid[]), CAST(:period_keys AS date[]),
-                     CAST(:revisions AS integer[]), CAST(:amounts AS numeric[]),
-                     CAST(:line_ids AS uuid[]), CAST(:discounts AS numeric[]),
-                     CAST(:taxes AS numeric[]))
-         AS u(item_id, period_start, revision, amount, line_id, discount, tax))
-SELECT invoice_number FROM inv
+    FROM unnest(CAST(:line_invoices AS uuid[]), CAST(:items AS uuid[]),
+                CAST(:period_keys AS date[]), CAST(:revisions AS integer[]),
+                CAST(:amounts AS numeric[]), CAST(:line_ids AS uuid[]),
+                CAST(:discounts AS numeric[]), CAST(:taxes AS numeric[]))
+         AS u(invoice_id, item_id, period_start, revision, amount, line_id, discount, tax)
+    JOIN inv ON inv.id = u.invoice_id)
+SELECT count(*) AS written FROM inv
 """)
 
-# Last in the owner's transaction: the run's row is locked only briefly, so owners
-# billed side by side do not queue on it.
-COUNT_INVOICE = text(f"""
-UPDATE bill_runs SET accounts_processed = accounts_processed + 1,
-    invoices_created = invoices_created + 1,
+# Last in the transaction: the run's row is locked only briefly, so invoices written
+# side by side do not queue on it.
+COUNT_INVOICES = text(f"""
+UPDATE bill_runs SET accounts_processed = accounts_processed + :invoices_written,
+    invoices_created = invoices_created + :invoices_written,
     total_amount = total_amount + CAST(:amount AS numeric)
 WHERE {GUARD} RETURNING id""")
 
@@ -231,33 +247,39 @@ def invoice_sums(lines: Sequence[Line], currency: str) -> InvoiceSums:
 
 
 @dataclass(frozen=True)
-class Written:
-    invoice_number: str
-    amount: Decimal
+class OwnerInvoice:
+    """What one invoice owner is billed: its currency and lines (`lines_on`)."""
+
+    owner: uuid.UUID
+    currency: str
+    lines: Sequence[Line]
 
 
-async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, currency: str,
-                        lines: Sequence[Line], invoice_date: date, post: bool) -> Written:
-    """The owner's invoice with a line, its taxes and a ledger entry per charge (one
-    statement); posting recomputes (or marks stale) the owner's metrics; then the run's
-    counters. Raises `Superseded`."""
-    charges = [ln.charge for ln in lines]
-    sums = invoice_sums(lines, currency)
-    amount = sums.amount
-    line_ids = [new_id() for _ in charges]
-    invoice_id = new_id()
-    taxed = [(line_id, t) for line_id, ln in zip(line_ids, lines, strict=True)
+async def write_invoices(writer: Writer, guard: RunGuard, invoices: Sequence[OwnerInvoice], *,
+                         invoice_date: date, post: bool) -> Decimal:
+    """Each owner's invoice with a line, its taxes and a ledger entry per charge (one
+    statement for all of them); posting recomputes (or marks stale) the owners' metrics
+    and records INVOICE_POSTED; then the run's counters. The invoices' total amount.
+    Raises `Superseded` (nothing of it kept) when the run is no longer this worker's or
+    an owner already has its invoice of this run."""
+    ids = [new_id() for _ in invoices]
+    sums = [invoice_sums(i.lines, i.currency) for i in invoices]
+    total = sum((s.amount for s in sums), Decimal(0))
+    lines = [(invoice_id, new_id(), position, ln)
+             for invoice_id, i in zip(ids, invoices, strict=True)
+             for position, ln in enumerate(i.lines)]
+    charges = [ln.charge for _, _, _, ln in lines]
+    taxed = [(invoice_id, line_id, t) for invoice_id, line_id, _, ln in lines
              for t in ln.taxes]
-    row = (await writer.conn.execute(WRITE_INVOICE, {
-        **guard.params(), "owner": owner, "amount": amount, "invoice": invoice_id,
-        "now": clock.now(),
-        "subtotal": sums.subtotal, "discount": sums.discount, "tax": sums.tax,
-        "discounts": [ln.discount for ln in lines], "taxes": [ln.tax for ln in lines],
-        "tax_lines": [i for i, _ in taxed], "tax_rates": [t.rate_id for _, t in taxed],
-        "tax_percentages": [t.percentage for _, t in taxed],
-        "tax_amounts": [t.amount for _, t in taxed],
-        "invoice_date": invoice_date, "status": "POSTED" if post else "DRAFT",
-        "currency": currency, "line_ids": line_ids, "positions": list(range(len(charges))),
+    params: dict[str, Any] = {
+        "invoices": ids, "owners": [i.owner for i in invoices],
+        "currencies": [i.currency for i in invoices],
+        "invoice_amounts": [s.amount for s in sums], "subtotals": [s.subtotal for s in sums],
+        "invoice_discounts": [s.discount for s in sums], "invoice_taxes": [s.tax for s in sums],
+        "line_invoices": [i for i, _, _, _ in lines], "line_ids": [i for _, i, _, _ in lines],
+        "positions": [p for _, _, p, _ in lines],
+        "discounts": [ln.discount for _, _, _, ln in lines],
+        "taxes": [ln.tax for _, _, _, ln in lines],
         "descriptions": [c.description for c in charges],
         "subscriptions": [c.subscription_id for c in charges],
         "items": [c.item_id for c in charges], "products": [c.product_id for c in charges],
@@ -269,18 +291,26 @@ async def write_invoice(writer: Writer, guard: RunGuard, *, owner: uuid.UUID, cu
         "revisions": [c.revision for c in charges],
         "charge_types": [c.charge_type for c in charges],
         "pricing_models": [str(c.pricing_model) for c in charges],
-    })).first()
-    if row is None:
+        "tax_invoices": [i for i, _, _ in taxed], "tax_lines": [i for _, i, _ in taxed],
+        "tax_rates": [t.rate_id for _, _, t in taxed],
+        "tax_percentages": [t.percentage for _, _, t in taxed],
+        "tax_amounts": [t.amount for _, _, t in taxed],
+    }
+    written = (await writer.conn.execute(WRITE_INVOICES, {
+        **params, **guard.params(),
+        "now": clock.now(), "invoice_date": invoice_date,
+        "status": "POSTED" if post else "DRAFT"})).scalar_one()
+    if written != len(invoices):
         raise Superseded(f"bill run {guard.run_id} is no longer this worker's to bill "
-                         f"account {owner}")
+                         f"accounts {', '.join(str(i.owner) for i in invoices)}")
     if post:
-        await outbox.record(writer, "INVOICE_POSTED", [invoice_id])
-        await metrics.touched(writer, [owner])
-    counted = (await writer.conn.execute(COUNT_INVOICE, {**guard.params(),
-                                                         "amount": amount})).first()
+        await outbox.record(writer, "INVOICE_POSTED", ids)
+        await metrics.touched(writer, [i.owner for i in invoices])
+    counted = (await writer.conn.execute(COUNT_INVOICES, {
+        **guard.params(), "invoices_written": written, "amount": total})).first()
     if counted is None:
         raise Superseded(f"bill run {guard.run_id} is no longer running")
-    return Written(row.invoice_number, amount)
+    return total
 
 
 async def advance(writer: Writer, guard: RunGuard, *, last_owner: uuid.UUID,
