@@ -16,13 +16,13 @@ from bench.harness import UNIQUE, parse_wrk, wrk_load, wrk_script
 
 OUTPUT = """Running 1s test @ http://127.0.0.1:1/graphql
   1 threads and 32 connections
-BILLGRAPH_WRK issued=1200 answered=1200 errors=3 socket_errors=1 elapsed_us=2000000 \
-p50_us=20000 p99_us=90000
+BILLGRAPH_WRK issued=1200 answered=1200 errors=3 connect=0 read=5 write=0 timeout=1 \
+elapsed_us=2000000 p50_us=20000 p99_us=90000
 BILLGRAPH_WRK_SAMPLE 200 {"errors":[{"message":"no"}]}
 """
 
 
-def test_parse_wrk_counts_the_scripts_errors_and_socket_errors() -> None:
+def test_parse_wrk_counts_bad_answers_and_timeouts_not_idle_closes() -> None:
     load = parse_wrk(OUTPUT)
     assert (load.done, load.errors, load.elapsed, load.rate) == (1197, 4, 2.0, 598.5)
     assert load.samples[0] == '200 {"errors":[{"message":"no"}]}'
@@ -30,8 +30,8 @@ def test_parse_wrk_counts_the_scripts_errors_and_socket_errors() -> None:
 
 
 def test_requests_unanswered_when_wrk_stopped_are_errors() -> None:
-    load = parse_wrk("BILLGRAPH_WRK issued=10 answered=8 errors=0 socket_errors=0 "
-                     "elapsed_us=1000000 p50_us=1 p99_us=2\n")
+    load = parse_wrk("BILLGRAPH_WRK issued=10 answered=8 errors=0 connect=0 read=2 write=0 "
+                     "timeout=0 elapsed_us=1000000 p50_us=1 p99_us=2\n")
     assert (load.done, load.errors) == (8, 2) and "2 requests unanswered" in load.samples[0]
 
 
