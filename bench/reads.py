@@ -88,6 +88,8 @@ async def run(bench: Bench) -> None:
     finally:
         await client.close()
     report = bench.report
+    report.notes.append(f"reads 5b: {read_cpu.per(load.done + load.errors, 'request')}; "
+                        f"5c: {floor_cpu.per(floor.done + floor.errors, 'request')}")
     report.require(load.errors == 0 and floor.errors == 0,
                    f"reads: {load.errors} + {floor.errors} errors {load.samples[:1]}")
     report.add(Row(
