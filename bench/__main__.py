@@ -13,6 +13,10 @@ the same run; a second table gives new/old of throughput and server CPU per requ
 --workers N: every benchmark again against `billgraph serve --workers N`, its rows
 marked "[N processes]" beside the 1-process rows.
 
+--load wrk|httpx|auto: what sends the fixed-duration HTTP loads (createOrder, reads,
+createPayment); auto (the default): wrk when it is on PATH, else this process's httpx
+lanes. Each of those rows names the one that sent it.
+
 --quick: small sizes, a minute or two; checks the properties that must always hold
 (zero errors, a flat SQL statement count, exact metrics, complete bill runs) and exits
 non-zero when one does not. Timings are printed but not judged.
@@ -24,6 +28,7 @@ import argparse
 import asyncio
 import datetime as dt
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -31,7 +36,7 @@ from collections.abc import Awaitable, Callable
 
 from ._database import fresh_databases
 from .baseline import BASELINE_SCENARIOS, DEFAULT, Build, comparison, prepare
-from .harness import Bench, Report, Server, append_results, machine
+from .harness import LOAD_ENV, Bench, Report, Server, append_results, load_generator, machine
 
 # name → module of this package with `async def run(bench)`, in the order they run;
 # refresh measures the account the invoices benchmark filled
@@ -102,7 +107,13 @@ def main(argv: list[str] | None = None) -> int:
                              "new/old ratios of throughput and server CPU per request")
     parser.add_argument("--no-record", action="store_true",
                         help="do not append the table to bench/RESULTS.md")
+    parser.add_argument("--load", choices=("auto", "wrk", "httpx"), default=None,
+                        help="what sends the fixed-duration HTTP loads (createOrder, reads, "
+                             "createPayment): wrk, the httpx lanes of this process, or auto "
+                             f"(wrk when on PATH; the default, or ${LOAD_ENV})")
     args = parser.parse_args(argv)
+    if args.load is not None:
+        os.environ[LOAD_ENV] = args.load
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
@@ -115,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     print(f"billgraph bench ({'quick' if args.quick else 'full'}) on {machine()}", flush=True)
+    generator = load_generator()
+    os.environ[LOAD_ENV] = generator  # pinned: this build's rows and the baseline's alike
+    print(f"fixed-duration HTTP loads sent by {generator}"
+          + ("" if generator == "wrk" else " (wrk is not on PATH, or not chosen)"), flush=True)
+    report.notes.append(f"fixed-duration HTTP loads (createOrder, reads, createPayment) sent "
+                        f"by {generator}")
     build = prepare(args.baseline) if args.baseline else None
     with fresh_databases("bench", build.migrate if build else None) as (url, old_url):
         baseline = (build, old_url) if build is not None and old_url is not None else None

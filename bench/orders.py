@@ -24,6 +24,7 @@ from .harness import (
     Row,
     closed_loop,
     create_account,
+    fixed_load,
     fleet_catalog,
     seed_subscriptions,
 )
@@ -71,15 +72,13 @@ def order_input(account: str, owner: str, invoice_owner: str) -> dict[str, Any]:
 
 async def api_load(bench: Bench, client: Client, pairs: list[tuple[str, str]],
                    seconds: float) -> tuple[Load, CpuMeter]:
-    """32 clients ordering for `seconds`; client c orders for pairs[c % len(pairs)]
-    (subscription owner, invoice owner). Also the CPU each side spent per order."""
+    """32 clients ordering for `seconds` for `pairs` (subscription owner, invoice owner):
+    wrk's requests take them in turn, httpx lane c always pairs[c % len(pairs)]. Also the
+    CPU each side spent per order."""
 
-    async def request(c: int, n: int) -> str | None:
-        owner, payer = pairs[c % len(pairs)]
-        return await client.attempt(CREATE_ORDER, order_input(payer, owner, payer), lane=c)
-
+    operations = [(CREATE_ORDER, order_input(payer, owner, payer)) for owner, payer in pairs]
     with await bench.cpu_meter() as cpu:
-        load = await closed_loop(CLIENTS, seconds, None, request)
+        load = await fixed_load(client, operations, CLIENTS, seconds)
     return load, cpu
 
 

@@ -9,7 +9,7 @@ afterwards (the account is the refresh benchmark's too).
 
 from __future__ import annotations
 
-from .harness import Bench, Client, CpuMeter, Load, Row, closed_loop
+from .harness import Bench, Client, CpuMeter, Load, Row, fixed_load
 
 CLIENTS = 32
 PAYMENT = """mutation($input: CreatePaymentInput!) { createPayment(input: $input) { id } }"""
@@ -21,12 +21,8 @@ async def load(bench: Bench, client: Client, account: str,
                seconds: float) -> tuple[Load, CpuMeter]:
     variables = {"input": {"accountId": account, "amount": "1.00",
                            "effectiveDate": "2026-01-15"}}
-
-    async def request(c: int, n: int) -> str | None:
-        return await client.attempt(PAYMENT, variables, lane=c)
-
     with await bench.cpu_meter() as cpu:
-        done = await closed_loop(CLIENTS, seconds, None, request)
+        done = await fixed_load(client, [(PAYMENT, variables)], CLIENTS, seconds)
     return done, cpu
 
 

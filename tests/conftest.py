@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
 from billgraph.db.engine import asyncpg_dsn
 from billgraph.db.migrate import upgrade
-from tests.processes import serve_processes
+from tests.processes import ServerProcess, serve_processes, start
 from tests.support import Client, LiveServer, start_server
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ class PgCluster:
     admin_url: str
     template: str
     server_version: int
-    shared_database: str | None = None  # on Citus: the one database every test uses
+    # on Citus, and with BILLGRAPH_TEST_SERVE_WORKERS=N: the one database every test uses
+    shared_database: str | None = None
     citus: CitusCluster | None = None  # on Citus: the cluster (for a database of one's own)
 
     def url(self, database: str) -> str:
@@ -94,6 +96,10 @@ def pg_cluster(request: pytest.FixtureRequest) -> Iterator[PgCluster]:
     version = asyncio.run(prepare())
     cluster = PgCluster(admin_url, template, version)
     upgrade(cluster.url(template))
+    if SERVE_PROCESSES > 1:  # one database and one `serve --workers N` for the whole run
+        cluster.shared_database = f"billgraph_shared_{os.getpid()}"
+        asyncio.run(admin_sql(cluster, f'CREATE DATABASE "{cluster.shared_database}" '
+                                       f'TEMPLATE "{template}"'))
     try:
         yield cluster
     finally:
@@ -101,6 +107,9 @@ def pg_cluster(request: pytest.FixtureRequest) -> Iterator[PgCluster]:
             conn = await asyncpg.connect(asyncpg_dsn(admin_url))
             try:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+                if cluster.shared_database is not None:
+                    await conn.execute(
+                        f'DROP DATABASE IF EXISTS "{cluster.shared_database}" WITH (FORCE)')
             finally:
                 await conn.close()
 
@@ -146,8 +155,9 @@ async def admin_sql(pg_cluster: PgCluster, sql: str) -> None:
 
 @pytest.fixture
 async def database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test (a copy of the template); on Citus the
-    shared distributed database (the test's tenant isolates it)."""
+    """A fresh, migrated database for one test (a copy of the template); on Citus, and
+    with BILLGRAPH_TEST_SERVE_WORKERS=N, the shared database (the test's tenant isolates
+    it)."""
     if pg_cluster.shared_database is not None:
         yield pg_cluster.url(pg_cluster.shared_database)
         return
@@ -182,10 +192,17 @@ async def empty_database_url(pg_cluster: PgCluster, database_url: str) -> AsyncI
     """A migrated database without any tenant, for the few tests of an empty database:
     on one PostgreSQL `database_url` (already a fresh copy of the template), on Citus a
     distributed database of the test's own, migrated (a few seconds)."""
-    if pg_cluster.citus is None:
+    if pg_cluster.shared_database is None:
         yield database_url
         return
     name = f"billgraph_empty_{os.getpid()}_{next(_counter)}"
+    if pg_cluster.citus is None:  # the shared database of BILLGRAPH_TEST_SERVE_WORKERS=N
+        await admin_sql(pg_cluster, f'CREATE DATABASE "{name}" TEMPLATE "{pg_cluster.template}"')
+        try:
+            yield pg_cluster.url(name)
+        finally:
+            await admin_sql(pg_cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
     await pg_cluster.citus.create_database(name)
     try:
         await asyncio.to_thread(upgrade, pg_cluster.url(name))
@@ -194,16 +211,40 @@ async def empty_database_url(pg_cluster: PgCluster, database_url: str) -> AsyncI
         await pg_cluster.citus.drop_database(name)
 
 
-# BILLGRAPH_TEST_SERVE_WORKERS=2: the `server` fixture is `billgraph serve --workers 2`
+# BILLGRAPH_TEST_SERVE_WORKERS=2: the `server` fixture is `billgraph serve --workers 2`,
+# one for the whole run on the shared database (tests isolated by tenant, as on Citus):
+# starting 3 Python processes per test made the API suite take an hour on 2 cores.
 SERVE_PROCESSES = int(os.environ.get("BILLGRAPH_TEST_SERVE_WORKERS", "1"))
 
 
+@pytest.fixture(scope="session")
+def shared_serve(pg_cluster: PgCluster) -> Iterator[ServerProcess]:
+    """`billgraph serve --workers N --no-workers` on the shared database, for the run."""
+    assert pg_cluster.shared_database is not None
+    server = start(pg_cluster.url(pg_cluster.shared_database), workers=False,
+                   settings={"workers": SERVE_PROCESSES}, timeout=300)
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.log_file.close()
+
+
 @pytest.fixture
-async def server(database_url: str) -> AsyncIterator[LiveServer]:
+async def server(request: pytest.FixtureRequest, pg_cluster: PgCluster,
+                 database_url: str) -> AsyncIterator[LiveServer]:
     """billgraph served by uvicorn on a free port (background workers off); with
     BILLGRAPH_TEST_SERVE_WORKERS=N, by `billgraph serve --workers N` in a process of
-    its own (the API tests against N processes on one port)."""
+    its own, started once for the run (the API tests against N processes on one port)."""
     if SERVE_PROCESSES > 1:
+        if pg_cluster.shared_database is not None \
+                and database_url == pg_cluster.url(pg_cluster.shared_database):
+            shared: ServerProcess = request.getfixturevalue("shared_serve")
+            if shared.proc.poll() is not None:
+                raise RuntimeError(f"the shared server exited:\n{shared.log()}")
+            async with httpx.AsyncClient(base_url=shared.url, timeout=60) as http:
+                yield LiveServer(shared.url, database_url, http)
+            return
         async with serve_processes(database_url, SERVE_PROCESSES) as live:
             yield live
         return

@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                             "alternating, and print new/old ratios")
     bench.add_argument("--workers", type=int, default=None, metavar="N",
                        help="run the scenarios again against `serve --workers N`")
+    bench.add_argument("--load", choices=("auto", "wrk", "httpx"), default=None,
+                       help="what sends the fixed-duration HTTP loads (auto: wrk when on PATH)")
 
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -270,7 +272,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         ["--only", args.only] if args.only else []) + (
         ["--no-record"] if args.no_record else []) + (
         ["--baseline", args.baseline] if args.baseline else []) + (
-        ["--workers", str(args.workers)] if args.workers else [])
+        ["--workers", str(args.workers)] if args.workers else []) + (
+        ["--load", args.load] if args.load else [])
     return subprocess.run(argv, cwd=root).returncode
 
 
