@@ -90,10 +90,10 @@ stored AS (
     ON CONFLICT (tenant_id, record_id) DO NOTHING
     RETURNING record_id)
 SELECT r.n, r.subscription_id IS NOT NULL AS subscription_found,
-       r.product_id IS NOT NULL AS product_found, r.has_item, r.item_id IS NOT NULL AS active,
-       st.record_id IS NOT NULL AS stored
-FROM resolved r LEFT JOIN stored st ON st.record_id = r.record_id
-""")
+       r.product_id IS NOT NULL AS product_found, r.has_item, r.item_id IS NOT NULL AS active
+FROM resolved r
+WHERE NOT EXISTS (SELECT 1 FROM stored st WHERE st.record_id = r.record_id)
+""")  # only the records not stored: the usual answer (all stored) is an empty result
 
 
 def _error(code: ErrorCode, at: str, message: str) -> dict[str, str]:
@@ -124,42 +124,40 @@ async def record_usage(writer: Writer,
     results = [UsageRecordResult(r.record_id) for r in records]
     first: dict[str, int] = {}  # recordId -> its first valid position in this call
     send: list[int] = []
+    again: list[int] = []  # valid records whose recordId came earlier in this call
     for n, record in enumerate(records):
         problem = _check(record, n)
         if problem is not None:
             results[n].errors.append(problem)
         elif record.record_id in first:
-            continue  # settled after the statement, like its first occurrence
+            again.append(n)  # settled after the statement, like its first occurrence
         else:
             first[record.record_id] = n
             send.append(n)
     if send:
-        stamps = [utc(records[n].timestamp) for n in send]
-        rows = await writer.conn.execute(RECORD, {
-            "t": writer.tenant_id, "n": send,
-            "ids": [records[n].record_id for n in send],
-            "subs": [records[n].subscription_number for n in send],
-            "products": [records[n].product_code for n in send],
-            "quantities": [records[n].quantity for n in send],
+        sent = [records[n] for n in send]
+        stamps = [utc(r.timestamp) for r in sent]
+        refused = await writer.conn.execute(RECORD, {
+            "t": writer.tenant_id, "n": send, "ids": [r.record_id for r in sent],
+            "subs": [r.subscription_number for r in sent],
+            "products": [r.product_code for r in sent],
+            "quantities": [r.quantity for r in sent],
             "stamps": stamps, "days": [s.date() for s in stamps]})
-        for row in rows:
-            if row.stored:
-                results[row.n].accepted = True
-            else:
-                _settle(results[row.n], row, records[row.n], f"records[{row.n}]")
-    for n, record in enumerate(records):
-        origin = first.get(record.record_id)
-        if origin is not None and origin != n and not results[n].errors:
-            settled = results[origin]
-            results[n].duplicate = settled.accepted or settled.duplicate
-            results[n].errors = list(settled.errors)
+        for n in send:
+            results[n].accepted = True
+        for row in refused:
+            results[row.n].accepted = False
+            _settle(results[row.n], row, records[row.n], f"records[{row.n}]")
+    for n in again:
+        settled = results[first[records[n].record_id]]
+        results[n].duplicate = settled.accepted or settled.duplicate
+        results[n].errors = list(settled.errors)
     return results
 
 
 def _settle(result: UsageRecordResult, row: Any, record: UsageRecordInput, at: str) -> None:
-    if row.stored:
-        result.accepted = True
-    elif row.active:
+    """Why a record sent to the statement was not stored."""
+    if row.active:
         result.duplicate = True
     elif not row.subscription_found:
         result.errors.append(_error(ErrorCode.NOT_FOUND, f"{at}.subscriptionNumber",
