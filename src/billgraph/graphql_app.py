@@ -159,9 +159,8 @@ class BillgraphGraphQL(GraphQL[Context, None]):
                 if body is not None and self.hot_paths is not None \
                         and request.headers.get("content-type", "").startswith(
                             "application/json"):
-                    answer = await self.hot_paths.answer(body, Context(
-                        request=request, response=None, state=self.state,
-                        request_id=scope["state"]["request_id"], principal=principal))
+                    answer = await self.hot_paths.answer(
+                        body, await self.get_context(request, None))
                     if answer is not None:
                         await Response(answer, media_type="application/json")(
                             scope, receive, send)

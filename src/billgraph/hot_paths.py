@@ -39,7 +39,6 @@ from operator import attrgetter
 from typing import Any
 
 from graphql import (
-    DocumentNode,
     FieldNode,
     GraphQLError,
     ListTypeNode,
@@ -73,59 +72,56 @@ CACHED_DOCUMENTS = 256
 Getter = Callable[[Any], Any]
 
 
-def _error_getters(selection: SelectionSetNode) -> tuple[tuple[str, Getter], ...] | None:
-    known: dict[str, Getter] = {
-        "__typename": lambda _e: "JobError",
-        "code": lambda e: e["code"],
-        "message": lambda e: e["message"],
-        "field": lambda e: e.get("field"),
-    }
-    getters = _plain_fields(selection, known)
-    return getters
+Getters = tuple[tuple[str, Getter], ...]  # (response key, getter) per selected field
+
+ERROR_FIELDS: dict[str, Getter] = {
+    "__typename": lambda _e: "JobError",
+    "code": lambda e: e["code"],
+    "message": lambda e: e["message"],
+    "field": lambda e: e.get("field"),
+}
+RESULT_FIELDS: dict[str, Getter] = {
+    "__typename": lambda _r: "UsageRecordResult",
+    "recordId": attrgetter("record_id"),
+    "accepted": attrgetter("accepted"),
+    "duplicate": attrgetter("duplicate"),
+}
 
 
-def _plain_fields(selection: SelectionSetNode,
-                  known: dict[str, Getter]) -> tuple[tuple[str, Getter], ...] | None:
-    """(response key, getter) per selected field, or None when the selection is not
-    plain: a fragment, a directive, an argument, a sub-selection, a repeated key."""
-    out: list[tuple[str, Getter]] = []
-    for node in selection.selections:
-        if not isinstance(node, FieldNode) or node.directives or node.arguments \
-                or node.selection_set is not None or node.name.value not in known:
-            return None
-        out.append(((node.alias or node.name).value, known[node.name.value]))
-    return tuple(out) if len({k for k, _ in out}) == len(out) else None
-
-
-def _result_getters(selection: SelectionSetNode) -> tuple[tuple[str, Getter], ...] | None:
-    known: dict[str, Getter] = {
-        "__typename": lambda _r: "UsageRecordResult",
-        "recordId": attrgetter("record_id"),
-        "accepted": attrgetter("accepted"),
-        "duplicate": attrgetter("duplicate"),
-    }
-    out: list[tuple[str, Getter]] = []
-    for node in selection.selections:
-        if isinstance(node, FieldNode) and node.name.value == "errors":
-            if node.directives or node.arguments or node.selection_set is None:
-                return None
-            sub = _error_getters(node.selection_set)
-            if sub is None:
-                return None
-            out.append(((node.alias or node.name).value, _errors_getter(sub)))
-            continue
-        single = SelectionSetNode(selections=(node,))
-        plain = _plain_fields(single, known)
-        if plain is None:
-            return None
-        out.extend(plain)
-    return tuple(out) if len({k for k, _ in out}) == len(out) else None
-
-
-def _errors_getter(sub: tuple[tuple[str, Getter], ...]) -> Getter:
+def _errors_getter(sub: Getters) -> Getter:
     def errors(result: Any) -> list[dict[str, Any]]:
         return [{key: get(e) for key, get in sub} for e in result.errors]
     return errors
+
+
+# fields with a selection of their own: (their fields, the getter made from the selection)
+RESULT_LISTS: dict[str, tuple[dict[str, Getter], Callable[[Getters], Getter]]] = {
+    "errors": (ERROR_FIELDS, _errors_getter),
+}
+
+
+def _getters(selection: SelectionSetNode, fields: dict[str, Getter],
+             lists: dict[str, tuple[dict[str, Getter], Callable[[Getters], Getter]]],
+             ) -> Getters | None:
+    """The getters of a selection, or None when it is not plain: a fragment, a directive,
+    an argument, an unknown field, a (missing) sub-selection, a repeated response key."""
+    out: list[tuple[str, Getter]] = []
+    for node in selection.selections:
+        if not isinstance(node, FieldNode) or node.directives or node.arguments:
+            return None
+        name = node.name.value
+        if name in lists and node.selection_set is not None:
+            sub_fields, make = lists[name]
+            sub = _getters(node.selection_set, sub_fields, {})
+            if sub is None:
+                return None
+            get = make(sub)
+        elif name in fields and node.selection_set is None:
+            get = fields[name]
+        else:
+            return None
+        out.append(((node.alias or node.name).value, get))
+    return tuple(out) if len({k for k, _ in out}) == len(out) else None
 
 
 def _type_text(node: TypeNode) -> str:
@@ -141,12 +137,11 @@ def _type_text(node: TypeNode) -> str:
 class Plan:
     """How to answer one recordUsage document."""
 
-    document: DocumentNode
     field_node: FieldNode
     operation_name: str | None  # the operation's own name (None: anonymous)
     root_key: str  # the response key of recordUsage
     variable: str  # the name of the records variable
-    getters: tuple[tuple[str, Getter], ...]
+    getters: Getters
 
     def items(self, results: list[metered_usage.UsageRecordResult]) -> list[dict[str, Any]]:
         getters = self.getters
@@ -181,13 +176,13 @@ def compile_plan(schema: Any, limits: Limits, query: str) -> Plan | None:
     if argument.name.value != "records" or not isinstance(argument.value, VariableNode) \
             or argument.value.name.value != definition.variable.name.value:
         return None
-    getters = _result_getters(root.selection_set)
+    getters = _getters(root.selection_set, RESULT_FIELDS, RESULT_LISTS)
     if getters is None or not getters:
         return None
     if check(document, None, limits) is not None \
             or validate_document(schema, document, tuple(specified_rules)):
         return None
-    return Plan(document=document, field_node=root,
+    return Plan(field_node=root,
                 operation_name=operation.name.value if operation.name else None,
                 root_key=(root.alias or root.name).value,
                 variable=definition.variable.name.value, getters=getters)

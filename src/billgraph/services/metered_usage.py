@@ -143,11 +143,12 @@ async def record_usage(writer: Writer,
             "products": [r.product_code for r in sent],
             "quantities": [r.quantity for r in sent],
             "stamps": stamps, "days": [s.date() for s in stamps]})
+        why = {row.n: row for row in refused}
         for n in send:
-            results[n].accepted = True
-        for row in refused:
-            results[row.n].accepted = False
-            _settle(results[row.n], row, records[row.n], f"records[{row.n}]")
+            if n in why:
+                _settle(results[n], why[n], records[n], n)
+            else:
+                results[n].accepted = True
     for n in again:
         settled = results[first[records[n].record_id]]
         results[n].duplicate = settled.accepted or settled.duplicate
@@ -155,8 +156,9 @@ async def record_usage(writer: Writer,
     return results
 
 
-def _settle(result: UsageRecordResult, row: Any, record: UsageRecordInput, at: str) -> None:
+def _settle(result: UsageRecordResult, row: Any, record: UsageRecordInput, n: int) -> None:
     """Why a record sent to the statement was not stored."""
+    at = f"records[{n}]"
     if row.active:
         result.duplicate = True
     elif not row.subscription_found:
