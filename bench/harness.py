@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -709,6 +710,36 @@ def tree_cpu_seconds(pid: int) -> float:
         if entry.name.isdigit() and parent_pid(int(entry.name)) == pid)
 
 
+PROFILED = itertools.count(1)
+
+
+def start_profiler(pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy recording the server while a CpuMeter measures, when $BILLGRAPH_BENCH_PROFILE
+    names a directory: one collapsed-stack file per measured load, numbered in run order
+    (`py-spy` must be on PATH or beside this Python)."""
+    directory = os.environ.get("BILLGRAPH_BENCH_PROFILE")
+    if not directory:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    out = Path(directory) / f"load-{next(PROFILED):02d}-{pid}.txt"
+    process = subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses",
+                                "--format", "raw", "--rate", "250", "--nonblocking",
+                                "-o", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached before the load starts
+    return process
+
+
+def stop_profiler(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 class CpuMeter:
     """CPU seconds spent by the server, by this (client) process, and by the PostgreSQL
     cluster of the bench database (its postmaster's children), between start and stop."""
@@ -734,11 +765,13 @@ class CpuMeter:
         return (tree_cpu_seconds(self.server_pid), client, postgres)
 
     def __enter__(self) -> CpuMeter:
+        self.profiler = start_profiler(self.server_pid)
         self.start = self.sample()
         return self
 
     def __exit__(self, *exc: object) -> None:
         end = self.sample()
+        stop_profiler(self.profiler)
         self.server, self.client, self.postgres = (e - s for s, e in zip(self.start, end,
                                                                           strict=True))
 

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import raw
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
@@ -83,7 +84,7 @@ INSERT = text(
 
 async def _insert(conn: AsyncConnection, record: AuditRecord, outcome: str,
                   occurred_at: datetime, accounts: set[uuid.UUID]) -> None:
-    await conn.execute(INSERT, {
+    await raw.fetch(conn, INSERT.text, {
         "t": record.tenant_id, "id": new_id(), "at": occurred_at, "op": record.operation,
         "name": record.operation_name, "key": record.api_key_id, "rid": record.request_id,
         "outcome": outcome, "accounts": sorted(accounts),

@@ -22,7 +22,7 @@ from decimal import Decimal
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billgraph.db import clock
+from billgraph.db import clock, raw
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services.webhooks import outbox
@@ -177,9 +177,9 @@ async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
     writer.accounts.update(ids)
     if not ids:
         return
-    rows = await writer.conn.execute(
-        TOUCH, {"tenant": writer.tenant_id, "ids": ids, "mark_ids": [new_id() for _ in ids]})
-    synchronous = [row.id for row in rows if not row.partner_account]
+    rows = await raw.fetch(writer.conn, TOUCH.text, {
+        "tenant": writer.tenant_id, "ids": ids, "mark_ids": [new_id() for _ in ids]})
+    synchronous = [row["id"] for row in rows if not row["partner_account"]]
     if synchronous:
         # locked by TOUCH; recomputed in a new statement, whose snapshot includes every
         # write committed before the lock

@@ -11,9 +11,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import raw
+from billgraph.db.raw import Row
 from billgraph.db.tx import Writer
 from billgraph.services import metrics
 from billgraph.services.accounts import check_number
@@ -114,8 +115,7 @@ async def place_order(writer: Writer, order: OrderInput, limits: Limits = SYNC_L
 
 async def find_order(conn: AsyncConnection, tenant_id: uuid.UUID, *,
                      order_id: uuid.UUID | None = None,
-                     order_number: str | None = None) -> RowMapping | None:
+                     order_number: str | None = None) -> Row | None:
     column, value = ("id", order_id) if order_id is not None else ("order_number", order_number)
-    return (await conn.execute(
-        text(f"SELECT * FROM orders WHERE tenant_id = :t AND {column} = :v"),
-        {"t": tenant_id, "v": value})).mappings().first()
+    return await raw.fetchrow(conn, f"SELECT * FROM orders WHERE tenant_id = :t AND {column} = :v",
+                              {"t": tenant_id, "v": value})

@@ -9,9 +9,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import raw
+from billgraph.db.raw import Row
 from billgraph.services import billing_terms
 from billgraph.services.billing import pricing
 from billgraph.services.billing.periods import custom_periods
@@ -49,10 +50,10 @@ class Plan:
 @dataclass
 class Lookups:
     refs: Refs
-    accounts: dict[uuid.UUID, RowMapping]
-    subscriptions: dict[str, RowMapping]  # existing ones, by number, locked FOR UPDATE
-    items: dict[uuid.UUID, list[RowMapping]]  # open items of those, by subscription id
-    suspensions: dict[uuid.UUID, RowMapping]  # their open suspensions, by subscription id
+    accounts: dict[uuid.UUID, Row]
+    subscriptions: dict[str, Row]  # existing ones, by number, locked FOR UPDATE
+    items: dict[uuid.UUID, list[Row]]  # open items of those, by subscription id
+    suspensions: dict[uuid.UUID, Row]  # their open suspensions, by subscription id
     plans_by_id: dict[uuid.UUID, Plan]
     plans_by_code: dict[str, Plan]
 
@@ -79,60 +80,57 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
                       if s.subscription_number is not None})
     scheme_codes = sorted({bt.scheme_code or "DEFAULT" for bt in terms})
 
-    rows = list((await conn.execute(text(
-        "SELECT t.custom_periods, s.id, s.code, s.type, s.billing_cycle_day, "
-        "s.concurrent_usage_based FROM tenants t LEFT JOIN billing_term_schemes s "
-        "ON s.tenant_id = t.id AND s.code = ANY(:codes) WHERE t.id = :t"),
-        {**t, "codes": scheme_codes})).mappings())
+    rows = await raw.fetch(
+        conn, "SELECT t.custom_periods, s.id, s.code, s.type, s.billing_cycle_day, "
+              "s.concurrent_usage_based FROM tenants t LEFT JOIN billing_term_schemes s "
+              "ON s.tenant_id = t.id AND s.code = ANY(:codes) WHERE t.id = :t",
+        {**t, "codes": scheme_codes})
     schemes = {r["code"]: r for r in rows if r["code"] is not None}
     custom = custom_periods(rows[0]["custom_periods"])
 
-    accounts = {r["id"]: r for r in (await conn.execute(text(
-        "SELECT id, currency, status FROM accounts WHERE tenant_id = :t AND id = ANY(:ids)"),
-        {**t, "ids": _ids(account_ids)})).mappings()}
+    accounts = {r["id"]: r for r in await raw.fetch(
+        conn, "SELECT id, currency, status FROM accounts WHERE tenant_id = :t "
+              "AND id = ANY(:ids)", {**t, "ids": _ids(account_ids)})}
 
-    subscriptions: dict[str, RowMapping] = {}
-    items: dict[uuid.UUID, list[RowMapping]] = defaultdict(list)
-    suspensions: dict[uuid.UUID, RowMapping] = {}
+    subscriptions: dict[str, Row] = {}
+    items: dict[uuid.UUID, list[Row]] = defaultdict(list)
+    suspensions: dict[uuid.UUID, Row] = {}
     if numbers:
-        subscriptions = {r["subscription_number"]: r for r in (await conn.execute(text(
+        subscriptions = {r["subscription_number"]: r for r in await raw.fetch(conn,
             "SELECT s.*, (SELECT max(o.effective_date) FROM subscription_owners o "
             "WHERE o.tenant_id = :t AND o.subscription_id = s.id) AS owners_since, "
             "(SELECT max(p.resume_date) FROM subscription_suspensions p "
             "WHERE p.tenant_id = :t AND p.subscription_id = s.id) AS resumed_on "
             "FROM subscriptions s WHERE s.tenant_id = :t AND s.subscription_number = "
-            "ANY(:numbers) ORDER BY s.id FOR UPDATE"), {**t, "numbers": numbers})).mappings()}
+            "ANY(:numbers) ORDER BY s.id FOR UPDATE", {**t, "numbers": numbers})}
     if subscriptions:
         sub_ids = [r["id"] for r in subscriptions.values()]
-        for r in (await conn.execute(text(
+        for r in await raw.fetch(conn,
                 "SELECT i.*, p.code AS product_code FROM subscription_items i "
                 "JOIN products p ON p.tenant_id = i.tenant_id AND p.id = i.product_id "
                 "WHERE i.tenant_id = :t AND i.subscription_id = ANY(:ids) "
                 "AND (i.end_date IS NULL OR i.end_date > :earliest OR i.id = ANY(:named)) "
-                "ORDER BY i.id"),
-                {**t, "ids": sub_ids, "earliest": earliest,
-                 "named": _ids({a.item_id for a in actions})})).mappings():
+                "ORDER BY i.id", {**t, "ids": sub_ids, "earliest": earliest,
+                 "named": _ids({a.item_id for a in actions})}):
             items[r["subscription_id"]].append(r)
         if any(a.type == "RESUME" for a in actions):
-            suspensions = {r["subscription_id"]: r for r in (await conn.execute(text(
+            suspensions = {r["subscription_id"]: r for r in await raw.fetch(conn,
                 "SELECT * FROM subscription_suspensions WHERE tenant_id = :t "
-                "AND subscription_id = ANY(:ids) AND resume_date IS NULL"),
-                {**t, "ids": sub_ids})).mappings()}
+                "AND subscription_id = ANY(:ids) AND resume_date IS NULL", {**t, "ids": sub_ids})}
 
     plan_ids = _ids({bt.price_plan.id for bt in terms}) + [
         r["price_plan_id"] for r in subscriptions.values()]
     plan_codes = sorted({bt.price_plan.code for bt in terms if bt.price_plan.code is not None})
     plans_by_id: dict[uuid.UUID, Plan] = {}
     if plan_ids or plan_codes:
-        for r in (await conn.execute(text(
+        for r in await raw.fetch(conn,
                 "SELECT p.id, p.code, p.currency, c.charge_type, c.price, c.price_period, "
                 "c.pricing_model, c.tiers, c.package_size, "
                 "pr.id AS product_id, pr.code AS product_code FROM price_plans p "
                 "LEFT JOIN plan_charges c ON c.tenant_id = p.tenant_id AND c.price_plan_id = p.id "
                 "LEFT JOIN products pr ON pr.tenant_id = c.tenant_id AND pr.id = c.product_id "
                 "WHERE p.tenant_id = :t AND (p.id = ANY(:ids) OR p.code = ANY(:codes)) "
-                "ORDER BY p.id, c.position"),
-                {**t, "ids": plan_ids, "codes": plan_codes})).mappings():
+                "ORDER BY p.id, c.position", {**t, "ids": plan_ids, "codes": plan_codes}):
             plan = plans_by_id.setdefault(r["id"], Plan(r["id"], r["code"], r["currency"]))
             if r["product_id"] is not None:
                 plan.charges[r["product_code"]] = Charge(
@@ -144,9 +142,9 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
     users_by_id: dict[uuid.UUID, uuid.UUID] = {}
     users_by_name: dict[str, uuid.UUID] = {}
     if users:
-        for user_id, username in await conn.execute(text(
-                "SELECT id, username FROM users WHERE tenant_id = :t "
-                "AND (id = ANY(:ids) OR username = ANY(:names))"),
+        for user_id, username in await raw.fetch(
+                conn, "SELECT id, username FROM users WHERE tenant_id = :t "
+                      "AND (id = ANY(:ids) OR username = ANY(:names))",
                 {**t, "ids": _ids({u.id for u in users}),
                  "names": [u.username for u in users if u.username is not None]}):
             users_by_id[user_id] = user_id

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billgraph.db import clock
+from billgraph.db import clock, raw
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import bulk
@@ -44,7 +43,7 @@ ACTION_COLUMNS = [("id", "uuid"), ("order_id", "uuid"), ("subscription_id", "uui
                   ("position", "int"), ("type", "text"), ("effective_date", "date")]
 
 
-NUMBERS = text("""
+NUMBERS = ("""
 SELECT CASE WHEN :order THEN nextval('order_number_seq') END AS order_number,
        ARRAY(SELECT nextval('subscription_number_seq') FROM generate_series(1, :subs))
            AS subscription_numbers""")
@@ -53,7 +52,7 @@ SELECT CASE WHEN :order THEN nextval('order_number_seq') END AS order_number,
 # What NUMBERS would hand out next, without taking it (nextval is never rolled back): an
 # order preview writes its rows with these numbers and rolls them back, so the next real
 # order gets the very numbers the preview showed (unless another order came first).
-PEEK = text("""
+PEEK = ("""
 SELECT CASE WHEN :order THEN (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value
                                      END FROM order_number_seq) END AS order_number,
        ARRAY(SELECT (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
@@ -68,10 +67,9 @@ async def _numbers(conn: AsyncConnection, order: bool, subs: int, *,
     sequences would give next, none taken."""
     if not order and not subs:
         return None, []
-    row = (await conn.execute(NUMBERS if consume else PEEK,
-                              {"order": order, "subs": subs})).one()
-    return (document_number("O", row.order_number) if order else None,
-            [document_number("S", value) for value in sorted(row.subscription_numbers)])
+    row = await raw.one(conn, NUMBERS if consume else PEEK, {"order": order, "subs": subs})
+    return (document_number("O", row["order_number"]) if order else None,
+            [document_number("S", value) for value in sorted(row["subscription_numbers"])])
 
 
 def _subscription_row(sub: Sub) -> tuple[object, ...]:
@@ -181,13 +179,13 @@ async def write_order(writer: Writer, order_number: str | None, order_date: date
     out.insert("a", "order_actions", ACTION_COLUMNS, [
         (new_id(), order_id, a.subscription.id, a.position, a.type, a.effective_date)
         for a in applied.actions])
-    row = (await conn.execute(text(
-        f"WITH {', '.join(out.parts)} SELECT EXISTS (SELECT FROM o) AS order_inserted, "
-        f"{inserted_subs} AS inserted"), out.params)).one()
+    row = await raw.one(
+        conn, f"WITH {', '.join(out.parts)} SELECT EXISTS (SELECT FROM o) AS order_inserted, "
+              f"{inserted_subs} AS inserted", out.params)
 
-    if not row.order_inserted:
+    if not row["order_inserted"]:
         raise Conflict(f"order number {number!r} is already taken", field="orderNumber")
-    taken = {s.number for s in new_subs} - set(row.inserted)
+    taken = {s.number for s in new_subs} - set(row["inserted"])
     for sub in new_subs:
         if sub.number in taken:
             raise Conflict(f"subscription number {sub.number!r} is already taken",

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import raw
 from billgraph.models import new_id
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ async def record_groups(conn: AsyncConnection, tenant_id: uuid.UUID,
         return
     params: dict[str, Any] = {"t": tenant_id, "now": datetime.now(UTC)}
     parts = [_part(n, g, params) for n, g in enumerate(groups)]
-    await conn.execute(text(f"WITH {','.join(parts)} SELECT 1"), params)
+    await raw.fetch(conn, f"WITH {','.join(parts)} SELECT 1", params)
 
 
 async def record(writer: Writer, type: str, ids: Sequence[uuid.UUID],

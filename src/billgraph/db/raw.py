@@ -1,0 +1,110 @@
+"""Statements sent straight to the asyncpg connection beneath a SQLAlchemy connection.
+
+SQLAlchemy's `conn.execute(text(...), params)` costs ~0.2 ms of CPU per statement on top
+of asyncpg's own work: building the TextClause and its bind parameters, the compiled
+cache's key, the execution context, the greenlet bridge and Row objects
+(bench/RESULTS.md, issue 13: ~30 % of a partner createOrder's server CPU). The hot
+writes send their statements through here instead: the same SQL text with `:name`
+parameters (SQLAlchemy's text() syntax, `::casts` left alone), turned once into
+asyncpg's `$n` form, prepared and cached by asyncpg per connection, executed inside the
+SQLAlchemy transaction of that connection (started here when it has not been yet), its
+errors raised as the same `sqlalchemy.exc.DBAPIError` subclasses with the same SQLSTATE,
+so db.tx.write's retries and the services' `IntegrityError` handlers see no difference.
+Rows are asyncpg Records: `row["column"]` and `row[0]`, no attribute access.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+from sqlalchemy import exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# text()'s own pattern for a bind parameter (sqlalchemy.sql.elements.TextClause)
+PARAMETER = re.compile(r"(?<![:\w\x5c]):(\w+)(?!:)")
+
+# An asyncpg Record: row["column"], row[0], iterating yields the values. asyncpg ships no
+# type information, so to mypy it is Any.
+Row = Any
+
+
+@lru_cache(maxsize=2048)
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`sql` with its `:name` parameters as `$1, $2, …` (a name used twice is one
+    parameter), and the names in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return PARAMETER.sub(number, sql), tuple(names)
+
+
+async def _driver(conn: AsyncConnection) -> tuple[Any, asyncpg.Connection]:
+    """The SQLAlchemy adapter and the asyncpg connection of `conn`, its transaction begun
+    (unless the connection is in autocommit, as the read connections are)."""
+    adapter: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    if adapter.isolation_level != "autocommit":
+        if not conn.in_transaction():  # as conn.execute() would begin it
+            await conn.begin()
+        if adapter._transaction is None:  # the BEGIN SQLAlchemy sends before its first
+            await adapter._start_transaction()  # statement
+    return adapter, adapter.driver_connection
+
+
+def _arguments(names: Sequence[str], params: Mapping[str, Any]) -> list[Any]:
+    try:
+        return [params[name] for name in names]
+    except KeyError as missing:
+        raise exc.ArgumentError(f"no value for the parameter {missing}") from None
+
+
+async def fetch(conn: AsyncConnection, sql: str,
+                params: Mapping[str, Any] | None = None) -> list[Row]:
+    """The rows of one statement."""
+    query, names = positional(sql)
+    adapter, driver = await _driver(conn)
+    try:
+        rows: list[Row] = await driver.fetch(query, *_arguments(names, params or {}))
+        return rows
+    except Exception as error:
+        raise _translated(adapter, sql, params, error) from error
+
+
+async def fetchrow(conn: AsyncConnection, sql: str,
+                   params: Mapping[str, Any] | None = None) -> Row | None:
+    """The first row of one statement (None: no row)."""
+    rows = await fetch(conn, sql, params)
+    return rows[0] if rows else None
+
+
+async def one(conn: AsyncConnection, sql: str,
+              params: Mapping[str, Any] | None = None) -> Row:
+    """The one row of a statement that always returns exactly one."""
+    rows = await fetch(conn, sql, params)
+    if len(rows) != 1:
+        raise exc.NoResultFound(f"expected one row, got {len(rows)}")
+    return rows[0]
+
+
+def _translated(adapter: Any, sql: str, params: Mapping[str, Any] | None,
+                error: Exception) -> Exception:
+    """`error` as SQLAlchemy would have raised it from conn.execute()."""
+    if isinstance(error, exc.SQLAlchemyError):
+        return error
+    try:
+        adapter._handle_exception(error)  # raises the DBAPI-level error, SQLSTATE kept
+    except adapter.dbapi.Error as dbapi_error:
+        translated: Exception = exc.DBAPIError.instance(sql, dict(params or {}), dbapi_error,
+                                                        adapter.dbapi.Error)
+        return translated
+    except Exception as other:
+        return other
+    return error
