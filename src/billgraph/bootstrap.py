@@ -47,7 +47,8 @@ def app_state(settings: Settings, *, pool_size: int, max_overflow: int,
     """The shared resources of a process: the engine and the event hub."""
     assert settings.database_url
     engine = make_engine(settings.database_url, pool_size=pool_size, max_overflow=max_overflow,
-                         lock_timeout_ms=lock_timeout_ms)
+                         lock_timeout_ms=lock_timeout_ms,
+                         generic_plans=settings.generic_plans)
     return AppState(settings=settings, engine=engine,
                     events=EventHub(asyncpg_dsn(settings.database_url)))
 

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         "Answer the usual form of recordUsage without graphql-core's per-value work "
         "(billgraph/hot_paths.py; the same answer for about a third of the server CPU). Off: "
         "every operation through graphql-core."))
+    generic_plans: bool = Field(default=True, description=(
+        "Open the server's database connections with plan_cache_mode=force_generic_plan: "
+        "each prepared statement is planned once per connection instead of on every "
+        "execution. The write statements are short index lookups whose planning cost more "
+        "PostgreSQL CPU than running them (a partner createOrder: 4.3 -> 2.8 ms of "
+        "PostgreSQL CPU; bench/RESULTS.md). Off: PostgreSQL's default (auto)."))
     expose_sql_count: bool = Field(
         default=False, description="Add extensions.sqlStatements to responses (benchmarks).")
     log_level: str = "INFO"

@@ -31,11 +31,15 @@ LOCK_TIMEOUT_KEY = "billgraph_lock_timeout_ms"
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
-                lock_timeout_ms: int | None = None) -> AsyncEngine:
+                lock_timeout_ms: int | None = None, generic_plans: bool = False) -> AsyncEngine:
     """The process's pool. `lock_timeout_ms`: open connections with this lock_timeout, so
     a write transaction wanting exactly it need not SET it (one round trip less per write);
-    SELECTs never wait for row locks, so reads are unaffected."""
+    SELECTs never wait for row locks, so reads are unaffected. `generic_plans`: with
+    plan_cache_mode=force_generic_plan, so a prepared statement (asyncpg prepares every
+    one, cached per connection) is planned once, not at each execution."""
     settings = {"application_name": "billgraph"}
+    if generic_plans:
+        settings["plan_cache_mode"] = "force_generic_plan"
     if lock_timeout_ms is not None:
         settings["lock_timeout"] = str(int(lock_timeout_ms))
     engine = create_async_engine(

@@ -14,7 +14,7 @@ async def run_order(state: AppState, job: RowMapping) -> None:
     order = orders.from_json(orders.OrderInput, job["payload"]["input"])
 
     async def work(writer: Writer) -> None:
-        order_id = await orders.create_order(writer, order, orders.ASYNC_LIMITS)
+        order_id = (await orders.create_order(writer, order, orders.ASYNC_LIMITS))["id"]
         await jobs.finish(writer.conn, job, "SUCCEEDED", order_id=order_id)
 
     await state.write(job["tenant_id"], work)

@@ -76,16 +76,18 @@ def check_limits(order: OrderInput, limits: Limits) -> None:
 
 
 async def create_order(writer: Writer, order: OrderInput,
-                       limits: Limits = SYNC_LIMITS) -> uuid.UUID:
-    """Apply the order's actions in this transaction; its id. Starts no billing."""
+                       limits: Limits = SYNC_LIMITS) -> Row:
+    """Apply the order's actions in this transaction; the order's row (as `find_order`
+    reads it: the caller need not read it back). Starts no billing."""
     placed = await place_order(writer, order, limits)
     await outbox.order_created(writer, placed.order_id, placed.applied)
     await metrics.touched(writer, placed.touched)
-    return placed.order_id
+    return placed.row
 
 
 @dataclass(frozen=True)
 class Placed:
+    row: Row  # the order's
     order_id: uuid.UUID
     applied: Applied
     touched: set[uuid.UUID]  # every account whose metrics the order changes
@@ -108,9 +110,9 @@ async def place_order(writer: Writer, order: OrderInput, limits: Limits = SYNC_L
         raise NotFound("account", order.account_id, field="accountId")
     applied = OrderActions(order, found, order_date).apply()
     generated = frozenset(s.id for s in applied.subs if s.new and s.number is None)
-    order_id = await write_order(writer, number, order_date, account_id, applied,
-                                 consume_numbers=consume_numbers)
-    return Placed(order_id, applied, applied.touched | {account_id}, generated)
+    row = await write_order(writer, number, order_date, account_id, applied,
+                            consume_numbers=consume_numbers)
+    return Placed(row, row["id"], applied, applied.touched | {account_id}, generated)
 
 
 async def find_order(conn: AsyncConnection, tenant_id: uuid.UUID, *,

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db import clock, raw
+from billgraph.db.raw import Row
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import bulk
@@ -125,10 +126,11 @@ class _Statement:
 
 async def write_order(writer: Writer, order_number: str | None, order_date: date,
                       account_id: uuid.UUID, applied: Applied, *,
-                      consume_numbers: bool = True) -> uuid.UUID:
+                      consume_numbers: bool = True) -> Row:
     """Insert the order and everything its actions do (two statements: the generated
-    numbers, then all the rows); the order's id. `consume_numbers=False` (an order
-    preview, rolled back) numbers it without advancing the number sequences."""
+    numbers, then all the rows); the order's row as inserted (its columns as
+    `find_order` reads them). `consume_numbers=False` (an order preview, rolled back)
+    numbers it without advancing the number sequences."""
     conn, tenant_id = writer.conn, writer.tenant_id
     new_subs = [s for s in applied.subs if s.new]
     unnumbered = [s for s in new_subs if s.number is None]
@@ -146,7 +148,7 @@ async def write_order(writer: Writer, order_number: str | None, order_date: date
     out.add("o", "INSERT INTO orders (tenant_id, id, order_number, order_date, account_id) "
                  "VALUES (CAST(:t AS uuid), CAST(:order_id AS uuid), CAST(:num AS text), "
                  "CAST(:day AS date), CAST(:account AS uuid)) "
-                 "ON CONFLICT (tenant_id, order_number) DO NOTHING RETURNING id")
+                 "ON CONFLICT (tenant_id, order_number) DO NOTHING RETURNING *")
     inserted_subs = "ARRAY[]::text[]"
     if new_subs:
         names = ", ".join(n for n, _ in SUBSCRIPTION_COLUMNS)
@@ -179,15 +181,16 @@ async def write_order(writer: Writer, order_number: str | None, order_date: date
     out.insert("a", "order_actions", ACTION_COLUMNS, [
         (new_id(), order_id, a.subscription.id, a.position, a.type, a.effective_date)
         for a in applied.actions])
+    # one row: the order's columns (NULL when its number was taken), the numbers inserted
     row = await raw.one(
-        conn, f"WITH {', '.join(out.parts)} SELECT EXISTS (SELECT FROM o) AS order_inserted, "
-              f"{inserted_subs} AS inserted", out.params)
+        conn, f"WITH {', '.join(out.parts)} SELECT o.*, {inserted_subs} AS inserted "
+              "FROM (VALUES (1)) AS one (n) LEFT JOIN o ON true", out.params)
 
-    if not row["order_inserted"]:
+    if row["id"] is None:
         raise Conflict(f"order number {number!r} is already taken", field="orderNumber")
     taken = {s.number for s in new_subs} - set(row["inserted"])
     for sub in new_subs:
         if sub.number in taken:
             raise Conflict(f"subscription number {sub.number!r} is already taken",
                            field=f"{sub.at}.subscriptionNumber")
-    return order_id
+    return row
