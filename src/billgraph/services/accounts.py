@@ -10,7 +10,8 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billgraph.db import clock
+from billgraph.db import clock, raw
+from billgraph.db.raw import Row
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
@@ -73,7 +74,7 @@ def check_number(field: str, number: str) -> str:
     return number
 
 
-async def create_account(writer: Writer, data: CreateAccount) -> RowMapping:
+async def create_account(writer: Writer, data: CreateAccount) -> Row:
     conn, tenant_id = writer.conn, writer.tenant_id
     name = _check_name(data.name)
     if data.currency is None:
@@ -108,7 +109,7 @@ async def create_account(writer: Writer, data: CreateAccount) -> RowMapping:
     return await get_account(conn, tenant_id, account_id)
 
 
-async def update_account(writer: Writer, account_id: uuid.UUID, data: UpdateAccount) -> RowMapping:
+async def update_account(writer: Writer, account_id: uuid.UUID, data: UpdateAccount) -> Row:
     conn, tenant_id = writer.conn, writer.tenant_id
     current = await get_account(conn, tenant_id, account_id)
     writer.accounts.add(account_id)
@@ -137,7 +138,7 @@ async def update_account(writer: Writer, account_id: uuid.UUID, data: UpdateAcco
     return await get_account(conn, tenant_id, account_id)
 
 
-async def set_partner(writer: Writer, account_id: uuid.UUID, partner: bool) -> RowMapping:
+async def set_partner(writer: Writer, account_id: uuid.UUID, partner: bool) -> Row:
     """Flag or unflag a partner account. Unflagging recomputes at once: never stale after."""
     conn, tenant_id = writer.conn, writer.tenant_id
     # This UPDATE waits for writes in flight (they hold FOR SHARE on the account), so
@@ -165,11 +166,9 @@ async def refresh_metrics(writer: Writer, account_id: uuid.UUID) -> None:
 
 
 async def get_account(conn: AsyncConnection, tenant_id: uuid.UUID,
-                      account_id: uuid.UUID, *, field: str = "id") -> RowMapping:
-    row = (await conn.execute(
-        text("SELECT * FROM accounts WHERE tenant_id = :t AND id = :id"),
-        {"t": tenant_id, "id": account_id},
-    )).mappings().first()
+                      account_id: uuid.UUID, *, field: str = "id") -> Row:
+    row = await raw.fetchrow(conn, "SELECT * FROM accounts WHERE tenant_id = :t AND id = :id",
+                             {"t": tenant_id, "id": account_id})
     if row is None:
         raise NotFound("account", account_id, field=field)
     return row

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billgraph.db import raw
 
 
 def document_number(prefix: str, value: int) -> str:
@@ -18,9 +19,9 @@ def document_number(prefix: str, value: int) -> str:
 
 async def next_numbers(conn: AsyncConnection, sequence: str, prefix: str, n: int) -> list[str]:
     """`n` generated numbers from `sequence`, in order: one statement."""
-    values = (await conn.execute(
-        text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": n})).scalars()
-    return [document_number(prefix, v) for v in sorted(values)]
+    rows = await raw.fetch(conn, f"SELECT nextval('{sequence}') FROM generate_series(1, :n)",
+                           {"n": n})
+    return [document_number(prefix, v) for v in sorted(r[0] for r in rows)]
 
 
 async def next_number(conn: AsyncConnection, sequence: str, prefix: str) -> str:

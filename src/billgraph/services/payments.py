@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import RowMapping, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import raw
+from billgraph.db.raw import Row
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 
@@ -59,27 +61,28 @@ def _reason(reason: str | None) -> str | None:
     return reason.strip() or None if reason is not None else None
 
 
-async def create_payment(writer: Writer, data: CreatePayment) -> uuid.UUID:
-    """A payment received, optionally applied at once to invoices and debit memos."""
+async def create_payment(writer: Writer, data: CreatePayment) -> Row:
+    """A payment received, optionally applied at once to invoices and debit memos; its
+    row as `get_document` reads it (the caller need not read it back)."""
     conn, tenant_id = writer.conn, writer.tenant_id
     account = await get_account(conn, tenant_id, data.account_id, field="accountId")
     amount = check_amount("amount", data.amount, account["currency"])
-    payment = (await conn.execute(
-        text("INSERT INTO payments (tenant_id, id, payment_number, account_id, currency, amount, "
-             "applied_amount, refunded_amount, effective_date) "
-             "VALUES (:t, :id, :num, :account, :cur, :amount, :zero, :zero, :day) RETURNING *"),
+    payment = await raw.one(
+        conn, "INSERT INTO payments (tenant_id, id, payment_number, account_id, currency, "
+              "amount, applied_amount, refunded_amount, effective_date) VALUES (:t, :id, :num, "
+              ":account, :cur, :amount, :zero, :zero, :day) RETURNING *",
         {"t": tenant_id, "id": new_id(), "account": account["id"], "cur": account["currency"],
          "num": await next_number(conn, "payment_number_seq", "P"), "amount": amount,
          "zero": round_money(Decimal(0), account["currency"]),
-         "day": data.effective_date or today()},
-    )).mappings().one()
+         "day": data.effective_date or today()})
     await outbox.record(writer, "PAYMENT_CREATED", [payment["id"]])
     if data.applications:
         await applications.move(writer, applications.PAYMENT, payment, data.applications,
                                 unapply=False)
+        payment = await get_document(conn, tenant_id, "payments", payment["id"],
+                                     what="payment")  # its applied amount now
     await metrics.touched(writer, [account["id"]])
-    payment_id: uuid.UUID = payment["id"]
-    return payment_id
+    return payment
 
 
 async def create_credit_memo(writer: Writer, data: CreateCreditMemo) -> uuid.UUID:
@@ -126,14 +129,12 @@ async def create_debit_memo(writer: Writer, data: CreateDebitMemo) -> uuid.UUID:
 
 
 async def get_document(conn: AsyncConnection, tenant_id: uuid.UUID, table: str,
-                       document_id: uuid.UUID, *, what: str, field: str = "id") -> RowMapping:
+                       document_id: uuid.UUID, *, what: str, field: str = "id") -> Row:
     """A payment, credit memo or debit memo of the tenant."""
     if table not in ("payments", "credit_memos", "debit_memos"):
         raise ValueError(table)
-    row = (await conn.execute(
-        text(f"SELECT * FROM {table} WHERE tenant_id = :t AND id = :id"),
-        {"t": tenant_id, "id": document_id},
-    )).mappings().first()
+    row = await raw.fetchrow(conn, f"SELECT * FROM {table} WHERE tenant_id = :t AND id = :id",
+                             {"t": tenant_id, "id": document_id})
     if row is None:
         raise NotFound(what, document_id, field=field)
     return row
