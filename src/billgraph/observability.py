@@ -23,14 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
 
+from billgraph.db import raw
 from billgraph.state import AppState
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
 operation_var: contextvars.ContextVar[str] = contextvars.ContextVar("operation", default="-")
-# SQL statements of the current GraphQL operation (a mutable cell shared by its tasks)
-sql_count_var: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "sql_count", default=None)
+# SQL statements of the current GraphQL operation (a mutable cell shared by its tasks):
+# those sent through SQLAlchemy are counted below, those of db.raw by db.raw itself
+sql_count_var = raw.sql_count_var
 
 
 def count_statements(engine: AsyncEngine) -> None:

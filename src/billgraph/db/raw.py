@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
 import asyncpg
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+# The statements of the current GraphQL operation (observability.count_statements counts
+# SQLAlchemy's; this module counts its own): a mutable cell shared by the operation's tasks.
+sql_count_var: ContextVar[list[int] | None] = ContextVar("sql_count", default=None)
 
 # text()'s own pattern for a bind parameter (sqlalchemy.sql.elements.TextClause)
 PARAMETER = re.compile(r"(?<![:\w\x5c]):(\w+)(?!:)")
@@ -71,6 +76,9 @@ async def fetch(conn: AsyncConnection, sql: str,
     """The rows of one statement."""
     query, names = positional(sql)
     adapter, driver = await _driver(conn)
+    cell = sql_count_var.get()
+    if cell is not None:
+        cell[0] += 1
     try:
         rows: list[Row] = await driver.fetch(query, *_arguments(names, params or {}))
         return rows
