@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import strawberry
 
@@ -95,16 +96,20 @@ class InvoiceMutations:
         idempotency_key: str | None = None,
     ) -> list[InvoiceResult]:
         items = [_standalone(i) for i in inputs]
+        created: dict[uuid.UUID, Any] = {}  # the rows this call wrote: no read-back
 
         async def write(writer: Writer) -> Result:
+            created.clear()  # (a retried transaction writes them again)
             return {"results": await standalone_invoices.create_standalone_invoices(
-                writer, items)}
+                writer, items, created=created)}
 
         async def read(result: Result) -> list[InvoiceResult]:
             results = result["results"]
             ids = [uuid.UUID(str(r["id"])) for r in results if "id" in r]
-            async with info.context.state.read() as conn:
-                rows = await invoices.get_invoices(conn, info.context.tenant_id, ids)
+            rows = created
+            if any(i not in created for i in ids):  # a replayed key's invoices
+                async with info.context.state.read() as conn:
+                    rows = await invoices.get_invoices(conn, info.context.tenant_id, ids)
             return [
                 InvoiceResult(invoice=Invoice.from_row(rows[uuid.UUID(str(r["id"]))]), errors=[])
                 if "id" in r else InvoiceResult(invoice=None, errors=job_errors(r["errors"]))

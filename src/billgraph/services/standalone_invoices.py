@@ -17,9 +17,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
-
-from billgraph.db import clock
+from billgraph.db import clock, raw
+from billgraph.db.raw import Row
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services.billing.adjustment_facts import load_profiles, load_rates
@@ -108,28 +107,29 @@ class _Errors:
         self.items.append({"code": code.value, "message": f"{at}: {message}", "field": at})
 
 
-async def create_standalone_invoices(writer: Writer,
-                                     inputs: list[StandaloneInvoice]) -> list[ItemResult]:
-    """Create the valid invoices of `inputs`; one result per input, in order."""
+async def create_standalone_invoices(writer: Writer, inputs: list[StandaloneInvoice], *,
+                                     created: dict[uuid.UUID, Row] | None = None,
+                                     ) -> list[ItemResult]:
+    """Create the valid invoices of `inputs`; one result per input, in order. `created`
+    receives the rows of the invoices written, by id (as `invoices.get_invoices` reads
+    them: the caller need not read them back)."""
     if len(inputs) > MAX_INVOICES:
         raise BadUserInput("inputs", f"at most {MAX_INVOICES} invoices per call, got {len(inputs)}")
     if not inputs:
         return []
     conn, tenant_id = writer.conn, writer.tenant_id
     account_ids = {a for a in (parse_uuid(i.account_id) for i in inputs) if a is not None}
-    currencies: dict[uuid.UUID, str] = dict((await conn.execute(
-        text("SELECT id, currency FROM accounts "
-             "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))"),
-        {"t": tenant_id, "ids": list(account_ids)},
-    )).all())
+    currencies: dict[uuid.UUID, str] = {r["id"]: r["currency"] for r in await raw.fetch(
+        conn, "SELECT id, currency FROM accounts "
+              "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))",
+        {"t": tenant_id, "ids": list(account_ids)})}
     codes = {ln.product_code for i in inputs for ln in i.lines if ln.product_code is not None}
     products: dict[str, uuid.UUID] = {}
     if codes:
-        products = dict((await conn.execute(
-            text("SELECT code, id FROM products "
-                 "WHERE tenant_id = :t AND code = ANY(CAST(:codes AS text[]))"),
-            {"t": tenant_id, "codes": list(codes)},
-        )).all())
+        products = {r["code"]: r["id"] for r in await raw.fetch(
+            conn, "SELECT code, id FROM products "
+                  "WHERE tenant_id = :t AND code = ANY(CAST(:codes AS text[]))",
+            {"t": tenant_id, "codes": list(codes)})}
 
     results: list[ItemResult] = [{} for _ in inputs]
     drafts: list[_Draft] = []
@@ -150,7 +150,10 @@ async def create_standalone_invoices(writer: Writer,
         return results
 
     await _tax(conn, tenant_id, [d for d in drafts if inputs[d.index].apply_taxes], products)
-    inserted = await _insert_numbered(writer, drafts)
+    rows = await _insert_numbered(writer, drafts)
+    inserted = rows.keys()
+    if created is not None:
+        created.update(rows)
     for draft in drafts:
         if draft.id in inserted:
             results[draft.index] = {"id": str(draft.id)}
@@ -213,15 +216,15 @@ def _validate(index: int, item: StandaloneInvoice, currencies: dict[uuid.UUID, s
     return None if errors.items else draft
 
 
-async def _insert_numbered(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
-    """Insert the drafts, numbering those without a number. A given number that is
-    taken fails its item; a generated one that is taken (someone chose it by hand)
-    is replaced by the next from the sequence."""
-    inserted: set[uuid.UUID] = set()
+async def _insert_numbered(writer: Writer, drafts: list[_Draft]) -> dict[uuid.UUID, Row]:
+    """Insert the drafts, numbering those without a number; the rows inserted, by id. A
+    given number that is taken fails its item; a generated one that is taken (someone
+    chose it by hand) is replaced by the next from the sequence."""
+    inserted: dict[uuid.UUID, Row] = {}
     pending = drafts
     for _ in range(5):
         await _assign_numbers(writer, [d for d in pending if d.generated])
-        inserted |= await _insert(writer, pending)
+        inserted.update(await _insert(writer, pending))
         pending = [d for d in drafts if d.generated and d.id not in inserted]
         if not pending:
             break
@@ -237,7 +240,7 @@ async def _assign_numbers(writer: Writer, drafts: list[_Draft]) -> None:
         draft.number = number
 
 
-INSERT_INVOICES = text("""
+INSERT_INVOICES = """
 INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date, status,
                       amount, balance, currency, posted_at, subtotal, tax_amount)
 SELECT CAST(:t AS uuid), u.id, u.num, u.account_id, u.invoice_date, u.due_date, u.status,
@@ -250,10 +253,10 @@ FROM unnest(CAST(:ids AS uuid[]), CAST(:nums AS text[]), CAST(:accounts AS uuid[
             CAST(:subtotals AS numeric[]), CAST(:taxes AS numeric[]))
      AS u(id, num, account_id, invoice_date, due_date, status, amount, currency, subtotal, tax)
 ON CONFLICT (tenant_id, invoice_number) DO NOTHING
-RETURNING id
-""")
+RETURNING *
+"""
 
-INSERT_LINES = text("""
+INSERT_LINES = """
 INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, description, product_id,
                            quantity, unit_price, amount, service_period_start, service_period_end,
                            tax_amount)
@@ -263,14 +266,14 @@ FROM unnest(CAST(:ids AS uuid[]), CAST(:invoices AS uuid[]), CAST(:positions AS 
             CAST(:quantities AS numeric[]), CAST(:prices AS numeric[]),
             CAST(:amounts AS numeric[]), CAST(:starts AS date[]), CAST(:ends AS date[]),
             CAST(:taxes AS numeric[])) AS u
-""")
+"""
 
-INSERT_LINE_TAXES = text("""
+INSERT_LINE_TAXES = """
 INSERT INTO invoice_line_taxes (tenant_id, invoice_line_id, tax_rate_id, percentage, amount)
 SELECT CAST(:t AS uuid), u.*
 FROM unnest(CAST(:lines AS uuid[]), CAST(:rates AS uuid[]), CAST(:percentages AS numeric[]),
             CAST(:amounts AS numeric[])) AS u
-""")
+"""
 
 
 async def _tax(conn: Any, tenant_id: uuid.UUID, drafts: list[_Draft],
@@ -289,10 +292,11 @@ async def _tax(conn: Any, tenant_id: uuid.UUID, drafts: list[_Draft],
 
 
 
-async def _insert(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
-    """Insert the invoices, then the lines of those whose number was free; their ids."""
+async def _insert(writer: Writer, drafts: list[_Draft]) -> dict[uuid.UUID, Row]:
+    """Insert the invoices, then the lines of those whose number was free; the invoices'
+    rows by id."""
     conn, tenant_id = writer.conn, writer.tenant_id
-    inserted = set((await conn.execute(INSERT_INVOICES, {
+    inserted = {r["id"]: r for r in await raw.fetch(conn, INSERT_INVOICES, {
         "t": tenant_id, "now": clock.now(),
         "ids": [d.id for d in drafts],
         "nums": [d.number for d in drafts],
@@ -303,12 +307,12 @@ async def _insert(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
         "amounts": [d.amount for d in drafts],
         "currencies": [d.currency for d in drafts],
         "subtotals": [d.subtotal for d in drafts], "taxes": [d.tax for d in drafts],
-    })).scalars().all())
+    })}
     lines = [(d.id, position, line) for d in drafts if d.id in inserted
              for position, line in enumerate(d.lines)]
     if lines:
         line_ids = [new_id() for _ in lines]
-        await conn.execute(INSERT_LINES, {
+        await raw.fetch(conn, INSERT_LINES, {
             "t": tenant_id,
             "ids": line_ids,
             "taxes": [ln.tax for _, _, ln in lines],
@@ -324,7 +328,7 @@ async def _insert(writer: Writer, drafts: list[_Draft]) -> set[uuid.UUID]:
         })
         taxed = [(i, t) for i, (_, _, ln) in zip(line_ids, lines, strict=True) for t in ln.taxes]
         if taxed:
-            await conn.execute(INSERT_LINE_TAXES, {
+            await raw.fetch(conn, INSERT_LINE_TAXES, {
                 "t": tenant_id, "lines": [i for i, _ in taxed],
                 "rates": [t.rate_id for _, t in taxed],
                 "percentages": [t.percentage for _, t in taxed],

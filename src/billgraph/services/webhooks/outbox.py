@@ -108,10 +108,10 @@ class Group:
 
 def _part(n: int, group: Group, params: dict[str, Any]) -> str:
     source = SOURCES[group.type]
-    extras = group.extras or [{}] * len(group.ids)
+    extras = (["{}"] * len(group.ids) if not group.extras
+              else [json.dumps(e, default=str) for e in group.extras])
     params.update({f"type{n}": group.type, f"ids{n}": list(group.ids),
-                   f"events{n}": [new_id() for _ in group.ids],
-                   f"extras{n}": [json.dumps(e, default=str) for e in extras]})
+                   f"events{n}": [new_id() for _ in group.ids], f"extras{n}": extras})
     return f"""
 sub{n} AS MATERIALIZED (
     SELECT id FROM webhook_endpoints
