@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import raw
 from billgraph.db.tx import Writer
 from billgraph.services.billing import facts as billing_facts
 from billgraph.services.billing.charges import ChargeError, usage_periods
@@ -193,7 +194,7 @@ class UsageSummary:
 SummaryKey = tuple[uuid.UUID, date, date]  # (subscription id, from, to)
 
 
-SUBSCRIPTION_TERMS = text("""
+SUBSCRIPTION_TERMS = """
 SELECT s.id, s.subscription_number, s.invoice_owner_account_id, s.start_date,
        s.billing_cycle_day, s.billing_frequency, s.price_plan_id, pp.currency AS plan_currency,
        sch.type AS scheme_type, s.cu_concurrent_usage, s.cu_rate_percentage,
@@ -202,23 +203,23 @@ FROM subscriptions s
 JOIN billing_term_schemes sch ON sch.tenant_id = s.tenant_id AND sch.id = s.scheme_id
 JOIN price_plans pp ON pp.tenant_id = s.tenant_id AND pp.id = s.price_plan_id
 WHERE s.tenant_id = :t AND s.id = ANY(CAST(:subs AS uuid[]))
-""")
+"""
 
-USAGE_ITEMS = text("""
+USAGE_ITEMS = """
 SELECT id, subscription_id, product_id, charge_type, quantity, price, price_period,
        start_date, end_date
 FROM subscription_items
 WHERE tenant_id = :t AND subscription_id = ANY(CAST(:subs AS uuid[]))
   AND charge_type = 'USAGE'
 ORDER BY subscription_id, start_date, id
-""")
+"""
 
-BILLED_PERIODS = text("""
+BILLED_PERIODS = """
 SELECT DISTINCT l.item_id, l.period_start FROM billing_ledger l
 WHERE l.tenant_id = :t AND l.item_id = ANY(CAST(:items AS uuid[]))
   AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.tenant_id = :t AND i.id = l.invoice_id
                   AND i.status = 'CANCELED')
-""")
+"""
 
 
 async def summaries(conn: AsyncConnection, tenant_id: uuid.UUID,
@@ -227,36 +228,37 @@ async def summaries(conn: AsyncConnection, tenant_id: uuid.UUID,
     overlapping [from, to], in item and period order. A fixed number of statements
     whatever the number of keys."""
     found: dict[SummaryKey, list[UsageSummary]] = {k: [] for k in keys}
-    subs = {r.id: r for r in await conn.execute(
-        SUBSCRIPTION_TERMS, {"t": tenant_id, "subs": list({k[0] for k in keys})})}
-    rows = list(await conn.execute(USAGE_ITEMS, {"t": tenant_id, "subs": list(subs)})) \
+    subs = {r["id"]: r for r in await raw.fetch(
+        conn, SUBSCRIPTION_TERMS, {"t": tenant_id, "subs": list({k[0] for k in keys})})}
+    rows = await raw.fetch(conn, USAGE_ITEMS, {"t": tenant_id, "subs": list(subs)}) \
         if subs else []
     if not rows:
         return found
     custom = await billing_facts.load_custom_periods(conn, tenant_id)
     charges = await billing_facts.plan_charges(conn, tenant_id,
-                                               {r.price_plan_id for r in subs.values()})
-    usage = await billing_facts.usage_days(conn, tenant_id, [r.id for r in rows])
-    billed = {(b.item_id, b.period_start) for b in await conn.execute(
-        BILLED_PERIODS, {"t": tenant_id, "items": [r.id for r in rows]})}
+                                               {r["price_plan_id"] for r in subs.values()})
+    usage = await billing_facts.usage_days(conn, tenant_id, [r["id"] for r in rows])
+    billed = {(b["item_id"], b["period_start"]) for b in await raw.fetch(
+        conn, BILLED_PERIODS, {"t": tenant_id, "items": [r["id"] for r in rows]})}
     for row in rows:
-        sub = subs[row.subscription_id]
+        sub = subs[row["subscription_id"]]
         terms = billing_facts.terms_of(sub)
-        item = billing_facts.item_of(row, "", charges.get((sub.price_plan_id, row.product_id)),
-                                     usage.get(row.id, ()))
+        item = billing_facts.item_of(row, "", charges.get((sub["price_plan_id"],
+                                                           row["product_id"])),
+                                     usage.get(row["id"], ()))
         for key in keys:
             sub_id, start, end = key
-            if sub_id != row.subscription_id:
+            if sub_id != row["subscription_id"]:
                 continue
             until = end if item.end_date is None else min(end, item.end_date - ONE_DAY)
             try:
                 periods = list(usage_periods(item, terms, custom=custom,
-                                             currency=sub.plan_currency, until=until))
+                                             currency=sub["plan_currency"], until=until))
             except ChargeError:
                 continue  # no billing frequency: no usage periods to show
             found[key].extend(
-                UsageSummary(row.subscription_id, row.product_id, p.period.start,
+                UsageSummary(row["subscription_id"], row["product_id"], p.period.start,
                              p.period.last_day, p.quantity, p.record_count, p.amount,
-                             (row.id, p.period.start) in billed)
+                             (row["id"], p.period.start) in billed)
                 for p in periods if p.period.last_day >= start)
     return found

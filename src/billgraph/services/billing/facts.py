@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import raw
 from billgraph.services.billing import periods, pricing
 from billgraph.services.billing.charges import Billed, ConcurrentUsage, Item, Terms
 from billgraph.services.billing.metering import UsageDay
@@ -40,7 +41,7 @@ WHERE tenant_id = :t
 ORDER BY id
 """)
 
-SUBSCRIPTIONS = text("""
+SUBSCRIPTIONS = """
 SELECT s.id, s.subscription_number, s.invoice_owner_account_id, s.start_date,
        s.billing_cycle_day,
        s.billing_frequency, sch.type AS scheme_type, s.cu_concurrent_usage,
@@ -55,24 +56,24 @@ WHERE s.tenant_id = :t AND s.id = ANY(ARRAY(
     UNION
     SELECT subscription_id FROM subscription_owners
     WHERE tenant_id = :t AND invoice_owner_account_id = ANY(CAST(:owners AS uuid[]))))
-""")
+"""
 
-ITEMS = text("""
+ITEMS = """
 SELECT id, subscription_id, product_id, charge_type, quantity, price, price_period,
        start_date, end_date
 FROM subscription_items
 WHERE tenant_id = :t AND subscription_id = ANY(CAST(:subs AS uuid[]))
   AND start_date <= :target AND charge_type IN ('RECURRING', 'ONE_TIME', 'USAGE')
-""")
+"""
 
 # The pricing of the items' charges: (plan, product) names one charge.
-PLAN_CHARGES = text("""
+PLAN_CHARGES = """
 SELECT price_plan_id, product_id, pricing_model, tiers, package_size, usage_aggregation
 FROM plan_charges WHERE tenant_id = :t AND price_plan_id = ANY(CAST(:plans AS uuid[]))
-""")
+"""
 
 # The usage of USAGE items per UTC day: sum, largest, last by timestamp, count.
-USAGE_DAYS = text("""
+USAGE_DAYS = """
 SELECT item_id, usage_date, sum(quantity) AS total, max(quantity) AS peak,
        (array_agg(quantity ORDER BY recorded_at DESC, record_id DESC))[1] AS last,
        count(*) AS records
@@ -80,13 +81,13 @@ FROM usage_records
 WHERE tenant_id = :t AND item_id = ANY(CAST(:items AS uuid[]))
 GROUP BY item_id, usage_date
 ORDER BY item_id, usage_date
-""")
+"""
 
-PRODUCTS = text("SELECT id, code, name FROM products "
-                "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))")
+PRODUCTS = ("SELECT id, code, name FROM products "
+            "WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[]))")
 
 # Owner changes, suspensions and usage reports of the batch's subscriptions, in one trip.
-HISTORY = text("""
+HISTORY = """
 SELECT 'owner' AS kind, subscription_id, effective_date AS day, NULL::date AS until,
        invoice_owner_account_id AS account_id, NULL::integer AS usage, created_at
 FROM subscription_owners
@@ -101,17 +102,17 @@ FROM concurrent_usage_reports
 WHERE tenant_id = :t AND subscription_id = ANY(CAST(:usage_subs AS uuid[]))
 GROUP BY subscription_id, usage_date
 ORDER BY day, created_at
-""")
+"""
 
-LEDGER = text("""
+LEDGER = """
 SELECT item_id, period_start, invoice_id, sum(amount) AS amount, max(revision) AS revision
 FROM billing_ledger
 WHERE tenant_id = :t AND item_id = ANY(CAST(:items AS uuid[]))
 GROUP BY item_id, period_start, invoice_id
-""")
+"""
 
-CANCELED = text("SELECT id FROM invoices WHERE tenant_id = :t "
-                "AND id = ANY(CAST(:ids AS uuid[])) AND status = 'CANCELED'")
+CANCELED = ("SELECT id FROM invoices WHERE tenant_id = :t "
+            "AND id = ANY(CAST(:ids AS uuid[])) AND status = 'CANCELED'")
 
 
 @dataclass
@@ -142,23 +143,27 @@ async def invoice_owners(conn: AsyncConnection, tenant_id: uuid.UUID, *,
 
 
 def terms_of(row: Any, history: dict[str, list[Any]] | None = None) -> Terms:
-    """A subscription row (SUBSCRIPTIONS' columns) and its history as ``Terms``."""
-    history = history or {"owner": [], "suspension": [], "usage": []}
+    """A subscription row (SUBSCRIPTIONS' columns, by name) and its history as ``Terms``."""
+    history = history or NO_HISTORY
     concurrent = None
-    if row.cu_billing_method is not None or row.cu_concurrent_usage is not None:
+    if row["cu_billing_method"] is not None or row["cu_concurrent_usage"] is not None:
         concurrent = ConcurrentUsage(
-            method=row.cu_billing_method or "BASED_ON_NUMBER_OF_INSTALLED_ITEMS",
-            concurrent_usage=row.cu_concurrent_usage or 0,
-            rate_percentage=row.cu_rate_percentage, installed_items=row.cu_installed_items)
+            method=row["cu_billing_method"] or "BASED_ON_NUMBER_OF_INSTALLED_ITEMS",
+            concurrent_usage=row["cu_concurrent_usage"] or 0,
+            rate_percentage=row["cu_rate_percentage"],
+            installed_items=row["cu_installed_items"])
     return Terms(
-        subscription_id=row.id, subscription_number=row.subscription_number,
-        invoice_owner_id=row.invoice_owner_account_id, cycle_day=row.billing_cycle_day,
-        billing_frequency=row.billing_frequency, one_time=row.scheme_type == "ONE_TIME",
-        start_date=row.start_date,
+        subscription_id=row["id"], subscription_number=row["subscription_number"],
+        invoice_owner_id=row["invoice_owner_account_id"], cycle_day=row["billing_cycle_day"],
+        billing_frequency=row["billing_frequency"], one_time=row["scheme_type"] == "ONE_TIME",
+        start_date=row["start_date"],
         concurrent=concurrent,
-        owners=tuple((h.day, h.account_id) for h in history["owner"]),
-        suspensions=tuple((h.day, h.until) for h in history["suspension"]),
-        usage=tuple((h.day, h.usage) for h in history["usage"]))
+        owners=tuple((h["day"], h["account_id"]) for h in history["owner"]),
+        suspensions=tuple((h["day"], h["until"]) for h in history["suspension"]),
+        usage=tuple((h["day"], h["usage"]) for h in history["usage"]))
+
+
+NO_HISTORY: dict[str, list[Any]] = {"owner": [], "suspension": [], "usage": []}
 
 
 async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
@@ -167,48 +172,53 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
     was the invoice owner of, their history, and what was billed for their items.
     Items come in invoice order: subscription number, start, product code."""
     facts = Facts()
-    subs = {r.id: r for r in await conn.execute(
-        SUBSCRIPTIONS, {"t": tenant_id, "owners": list(owners)})}
+    subs = {r["id"]: r for r in await raw.fetch(
+        conn, SUBSCRIPTIONS, {"t": tenant_id, "owners": list(owners)})}
     if not subs:
         return facts
-    rows = list(await conn.execute(ITEMS, {"t": tenant_id, "subs": list(subs),
-                                           "target": target}))
+    rows = await raw.fetch(conn, ITEMS, {"t": tenant_id, "subs": list(subs), "target": target})
     if not rows:
         return facts
-    products = {p.id: p for p in await conn.execute(
-        PRODUCTS, {"t": tenant_id, "ids": list({r.product_id for r in rows})})}
+    products = {p["id"]: p for p in await raw.fetch(
+        conn, PRODUCTS, {"t": tenant_id, "ids": list({r["product_id"] for r in rows})})}
     usage_subs = [s for s, r in subs.items()
-                  if r.cu_billing_method == "BASED_ON_ACTUAL_CAPACITY"]
-    history: dict[uuid.UUID, dict[str, list[Any]]] = defaultdict(
-        lambda: {"owner": [], "suspension": [], "usage": []})
-    for h in await conn.execute(HISTORY, {"t": tenant_id, "subs": list(subs),
-                                          "usage_subs": usage_subs}):
-        history[h.subscription_id][h.kind].append(h)
+                  if r["cu_billing_method"] == "BASED_ON_ACTUAL_CAPACITY"]
+    history: dict[uuid.UUID, dict[str, list[Any]]] = {}
+    for h in await raw.fetch(conn, HISTORY, {"t": tenant_id, "subs": list(subs),
+                                             "usage_subs": usage_subs}):
+        kinds = history.get(h["subscription_id"])
+        if kinds is None:
+            kinds = history[h["subscription_id"]] = {"owner": [], "suspension": [],
+                                                     "usage": []}
+        kinds[h["kind"]].append(h)
     for sub_id, row in subs.items():
-        facts.terms[sub_id] = terms_of(row, history[sub_id])
-        facts.plan_currency[sub_id] = row.plan_currency
-    number = {sub_id: row.subscription_number for sub_id, row in subs.items()}
-    code = {product_id: p.code for product_id, p in products.items()}
-    rows.sort(key=lambda r: (number[r.subscription_id], r.start_date, code[r.product_id],
-                             r.id))
-    charges = await plan_charges(conn, tenant_id, {r.price_plan_id for r in subs.values()})
+        facts.terms[sub_id] = terms_of(row, history.get(sub_id))
+        facts.plan_currency[sub_id] = row["plan_currency"]
+    number = {sub_id: row["subscription_number"] for sub_id, row in subs.items()}
+    code = {product_id: p["code"] for product_id, p in products.items()}
+    rows.sort(key=lambda r: (number[r["subscription_id"]], r["start_date"],
+                             code[r["product_id"]], r["id"]))
+    charges = await plan_charges(conn, tenant_id, {r["price_plan_id"] for r in subs.values()})
     usage = await usage_days(conn, tenant_id,
-                             [r.id for r in rows if r.charge_type == "USAGE"])
+                             [r["id"] for r in rows if r["charge_type"] == "USAGE"])
+    plan_of = {sub_id: row["price_plan_id"] for sub_id, row in subs.items()}
+    names = {product_id: p["name"] for product_id, p in products.items()}
     facts.items = [
-        item_of(r, products[r.product_id].name,
-                charges.get((subs[r.subscription_id].price_plan_id, r.product_id)),
-                usage.get(r.id, ()))
+        item_of(r, names[r["product_id"]],
+                charges.get((plan_of[r["subscription_id"]], r["product_id"])),
+                usage.get(r["id"], ()))
         for r in rows]
-    entries = list(await conn.execute(LEDGER, {"t": tenant_id,
-                                               "items": [i.id for i in facts.items]}))
-    canceled = set((await conn.execute(CANCELED, {
-        "t": tenant_id, "ids": list({e.invoice_id for e in entries})})).scalars())
+    entries = await raw.fetch(conn, LEDGER, {"t": tenant_id,
+                                             "items": [i.id for i in facts.items]})
+    canceled = {r["id"] for r in await raw.fetch(conn, CANCELED, {
+        "t": tenant_id, "ids": list({e["invoice_id"] for e in entries})})}
     billed: dict[tuple[uuid.UUID, date], tuple[Decimal, int]] = {}
     for e in entries:
-        amount, revision = billed.get((e.item_id, e.period_start), (Decimal(0), 0))
-        if e.invoice_id not in canceled:
-            amount += e.amount
-        billed[(e.item_id, e.period_start)] = (amount, max(revision, e.revision))
+        key = (e["item_id"], e["period_start"])
+        amount, revision = billed.get(key, (Decimal(0), 0))
+        if e["invoice_id"] not in canceled:
+            amount += e["amount"]
+        billed[key] = (amount, max(revision, e["revision"]))
     for (item_id, period_start), (amount, revision) in billed.items():
         facts.billed.setdefault(item_id, {})[period_start] = Billed(amount, revision)
     return facts
@@ -217,8 +227,8 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
 async def plan_charges(conn: AsyncConnection, tenant_id: uuid.UUID,
                        plans: set[uuid.UUID]) -> dict[tuple[uuid.UUID, uuid.UUID], Any]:
     """The plan charges of ``plans`` by (plan, product)."""
-    return {(c.price_plan_id, c.product_id): c for c in await conn.execute(
-        PLAN_CHARGES, {"t": tenant_id, "plans": list(plans)})}
+    return {(c["price_plan_id"], c["product_id"]): c for c in await raw.fetch(
+        conn, PLAN_CHARGES, {"t": tenant_id, "plans": list(plans)})}
 
 
 async def usage_days(conn: AsyncConnection, tenant_id: uuid.UUID,
@@ -227,21 +237,22 @@ async def usage_days(conn: AsyncConnection, tenant_id: uuid.UUID,
     if not items:
         return {}
     days: dict[uuid.UUID, list[UsageDay]] = defaultdict(list)
-    for u in await conn.execute(USAGE_DAYS, {"t": tenant_id, "items": list(items)}):
-        days[u.item_id].append(UsageDay(u.usage_date, u.total, u.peak, u.last, u.records))
+    for u in await raw.fetch(conn, USAGE_DAYS, {"t": tenant_id, "items": list(items)}):
+        days[u["item_id"]].append(UsageDay(u["usage_date"], u["total"], u["peak"], u["last"],
+                                           u["records"]))
     return {item_id: tuple(d) for item_id, d in days.items()}
 
 
 def item_of(row: Any, product_name: str, charge: Any | None,
             usage: tuple[UsageDay, ...]) -> Item:
-    """A subscription_items row as the pure charges see it, with its charge's pricing
-    (the item's price) and, for USAGE items, its usage per day."""
+    """A subscription_items row (by column name) as the pure charges see it, with its
+    charge's pricing (the item's price) and, for USAGE items, its usage per day."""
     return Item(
-        id=row.id, subscription_id=row.subscription_id, product_id=row.product_id,
-        product_name=product_name, charge_type=row.charge_type, quantity=row.quantity,
-        price=row.price, price_period=row.price_period, start_date=row.start_date,
-        end_date=row.end_date,
+        id=row["id"], subscription_id=row["subscription_id"], product_id=row["product_id"],
+        product_name=product_name, charge_type=row["charge_type"], quantity=row["quantity"],
+        price=row["price"], price_period=row["price_period"], start_date=row["start_date"],
+        end_date=row["end_date"],
         pricing=None if charge is None else pricing.stored(
-            charge.pricing_model, row.price, charge.tiers, charge.package_size),
-        aggregation=(charge.usage_aggregation if charge is not None else None) or "SUM",
+            charge["pricing_model"], row["price"], charge["tiers"], charge["package_size"]),
+        aggregation=(charge["usage_aggregation"] if charge is not None else None) or "SUM",
         usage=usage)

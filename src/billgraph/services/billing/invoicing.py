@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billgraph.db import clock
+from billgraph.db import clock, raw
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import metrics
@@ -71,7 +71,7 @@ GUARD = """tenant_id = :t AND id = :run AND status = 'RUNNING'
 # order given), its lines, their taxes and a ledger entry per line. One invoice per
 # owner per run: an owner that already has one in this run is left out (the caller
 # compares the count).
-WRITE_INVOICES = text(f"""
+WRITE_INVOICES = f"""
 WITH guard AS (SELECT 1 FROM bill_runs WHERE {GUARD}),
 fresh AS (
     SELECT u.id, u.owner, u.currency, u.amount, u.subtotal, u.discount, u.tax, u.ord
@@ -138,15 +138,15 @@ ledger AS (
          AS u(invoice_id, item_id, period_start, revision, amount, line_id, discount, tax)
     JOIN inv ON inv.id = u.invoice_id)
 SELECT count(*) AS written FROM inv
-""")
+"""
 
 # Last in the transaction: the run's row is locked only briefly, so invoices written
 # side by side do not queue on it.
-COUNT_INVOICES = text(f"""
+COUNT_INVOICES = f"""
 UPDATE bill_runs SET accounts_processed = accounts_processed + :invoices_written,
     invoices_created = invoices_created + :invoices_written,
     total_amount = total_amount + CAST(:amount AS numeric)
-WHERE {GUARD} RETURNING id""")
+WHERE {GUARD} RETURNING id"""
 
 # Owners are billed in id order, a batch at a time: once a batch is done, every owner
 # up to `last_account_id` is, and the batch's owners without an invoice are counted.
@@ -296,18 +296,18 @@ async def write_invoices(writer: Writer, guard: RunGuard, invoices: Sequence[Own
         "tax_percentages": [t.percentage for _, _, t in taxed],
         "tax_amounts": [t.amount for _, _, t in taxed],
     }
-    written = (await writer.conn.execute(WRITE_INVOICES, {
+    written = (await raw.one(writer.conn, WRITE_INVOICES, {
         **params, **guard.params(),
         "now": clock.now(), "invoice_date": invoice_date,
-        "status": "POSTED" if post else "DRAFT"})).scalar_one()
+        "status": "POSTED" if post else "DRAFT"}))[0]
     if written != len(invoices):
         raise Superseded(f"bill run {guard.run_id} is no longer this worker's to bill "
                          f"accounts {', '.join(str(i.owner) for i in invoices)}")
     if post:
         await outbox.record(writer, "INVOICE_POSTED", ids)
         await metrics.touched(writer, [i.owner for i in invoices])
-    counted = (await writer.conn.execute(COUNT_INVOICES, {
-        **guard.params(), "invoices_written": written, "amount": total})).first()
+    counted = await raw.fetchrow(writer.conn, COUNT_INVOICES, {
+        **guard.params(), "invoices_written": written, "amount": total})
     if counted is None:
         raise Superseded(f"bill run {guard.run_id} is no longer running")
     return total
