@@ -384,3 +384,69 @@ def test_owner_charges_groups_by_invoice_owner_and_skips_other_currencies() -> N
     assert errors == [{"code": "BAD_USER_INPUT", "message": (
         f"subscription S00000001 is priced in USD but its invoice owner {B} is billed in "
         "EUR; it was not billed")}]
+
+
+# each changes one input of an item's billing (or two that go together)
+VARIANTS = {
+    "end": lambda it, t, d: (Item(**{**it.__dict__, "end_date": it.start_date + d}), t),
+    "no end": lambda it, t, d: (Item(**{**it.__dict__, "end_date": None}), t),
+    "quantity": lambda it, t, d: (Item(**{**it.__dict__, "quantity": it.quantity + 1}), t),
+    "price": lambda it, t, d: (Item(**{**it.__dict__, "price": it.price + 1}), t),
+    "price period": lambda it, t, d: (Item(**{**it.__dict__, "price_period": "ANNUAL"}), t),
+    "start": lambda it, t, d: (Item(**{**it.__dict__, "start_date": it.start_date + d}), t),
+    "type": lambda it, t, d: (Item(**{**it.__dict__, "charge_type": "ONE_TIME"}), t),
+    "cycle day": lambda it, t, d: (it, Terms(**{**t.__dict__, "cycle_day": t.cycle_day % 28 + 1})),
+    "frequency": lambda it, t, d: (it, Terms(**{**t.__dict__, "billing_frequency": "WEEKLY"})),
+    "suspended": lambda it, t, d: (it, Terms(**{**t.__dict__, "suspensions": (
+        (it.start_date + d, it.start_date + d + timedelta(days=9)),)})),
+    "subscription start": lambda it, t, d: (it, Terms(**{**t.__dict__,
+                                                          "start_date": it.start_date - d})),
+    "concurrent": lambda it, t, d: (it, Terms(**{**t.__dict__, "concurrent": ConcurrentUsage(
+        MAXIMUM, 3, Decimal(50))})),
+    "actual usage": lambda it, t, d: (it, Terms(**{**t.__dict__, "concurrent": ConcurrentUsage(
+        ACTUAL, 9, Decimal(100)), "usage": ((it.start_date + d, 2),)})),
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(facts(), days, st.lists(st.tuples(st.sampled_from(sorted(VARIANTS)),
+                                         st.integers(min_value=1, max_value=60),
+                                         st.integers(min_value=0, max_value=2)),
+                               min_size=1, max_size=5))
+def test_kept_results_equal_a_fresh_computation(
+        case: tuple[Item, Terms], target: int, changes: list[tuple[str, int, int]]) -> None:
+    """Items of other subscriptions, numbers and owners that differ from one item in one
+    billing input each (or in none, or in what was billed before): each item's charges,
+    computed after the others (whose results the shape cache keeps), equal its charges
+    computed with an empty cache."""
+    from billgraph.services.billing import charges as module
+
+    it, t = case
+    it = Item(**{**it.__dict__, "charge_type": "RECURRING"})  # (ONE_TIME is not kept)
+    day = it.start_date + timedelta(days=target)  # on or after the start: something to bill
+    made = [(it, t, day, {})]
+    for n, (name, shift, billed) in enumerate(changes, start=1):
+        other, other_terms = VARIANTS[name](it, t, timedelta(days=shift))
+        other = Item(**{**other.__dict__, "id": uuid.UUID(int=1000 + n),
+                        "subscription_id": uuid.UUID(int=2000 + n), "product_name": f"P{n}"})
+        other_terms = Terms(**{**other_terms.__dict__, "subscription_id": other.subscription_id,
+                               "subscription_number": f"S{n:08d}",
+                               "owners": ((base + timedelta(days=shift), B),),
+                               "invoice_owner_id": A})
+        ledger = {} if billed == 0 else {
+            other.start_date: Billed(Decimal(billed), billed)}
+        made.append((other, other_terms, day, ledger))
+        made.append((Item(**{**it.__dict__, "id": uuid.UUID(int=3000 + n)}), t, day, ledger))
+
+    def charges_of(it: Item, t: Terms, target: date, billed: dict[date, Billed]) -> object:
+        try:
+            return item_charges(it, t, target=target, currency="USD", custom=CUSTOM,
+                                billed=billed)
+        except ChargeError as error:
+            return str(error)
+
+    module._SHAPES.clear()
+    shared = [charges_of(*case) for case in made]
+    for case, seen in zip(made, shared, strict=True):
+        module._SHAPES.clear()
+        assert charges_of(*case) == seen

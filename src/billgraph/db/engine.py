@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
 
 
 def async_url(url: str) -> str:
@@ -36,10 +37,10 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
     a write transaction wanting exactly it need not SET it (one round trip less per write);
     SELECTs never wait for row locks, so reads are unaffected. `generic_plans`: with
     plan_cache_mode=force_generic_plan, so a prepared statement (asyncpg prepares every
-    one, cached per connection) is planned once, not at each execution."""
+    one, cached per connection) is planned once, not at each execution — except on a
+    Citus coordinator, which cannot plan a distributed statement generically ("could not
+    create distributed plan") and plans router queries cheaply itself."""
     settings = {"application_name": "billgraph"}
-    if generic_plans:
-        settings["plan_cache_mode"] = "force_generic_plan"
     if lock_timeout_ms is not None:
         settings["lock_timeout"] = str(int(lock_timeout_ms))
     engine = create_async_engine(
@@ -50,6 +51,8 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
         connect_args={"server_settings": settings},
     )
     ping_when_idle(engine)
+    if generic_plans:
+        plan_once(engine)
     if lock_timeout_ms is not None:
         @event.listens_for(engine.sync_engine.pool, "connect")
         def _opened(dbapi_connection: Any, record: Any) -> None:
@@ -85,3 +88,18 @@ def ping_when_idle(engine: AsyncEngine) -> None:
             except Exception as error:
                 raise exc.DisconnectionError(f"the idle connection failed a ping: {error}") \
                     from error
+
+
+CITUS = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+
+
+def plan_once(engine: AsyncEngine) -> None:
+    """Open each connection with plan_cache_mode=force_generic_plan unless the database
+    is a Citus coordinator (two statements per new connection, outside any transaction,
+    so the setting lasts for the session)."""
+
+    @event.listens_for(engine.sync_engine.pool, "connect")
+    def _generic(dbapi_connection: Any, record: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if not await_(driver.fetchval(CITUS)):
+            await_(driver.execute("SET plan_cache_mode = force_generic_plan"))

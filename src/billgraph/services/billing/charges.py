@@ -204,9 +204,24 @@ def _description(item: Item, terms: Terms, kind: str) -> str:
     return f"{kind}: {text}" if kind else text
 
 
-def _charge(item: Item, terms: Terms, billed: Mapping[date, Billed], key: date,
-            should: Decimal, shown: tuple[date, date], credit_shown: tuple[date, date],
-            quantity: int | Decimal, unit_price: Decimal) -> Charge | None:
+@dataclass(frozen=True)
+class _Piece:
+    """A charge without the item it belongs to: what the same billing inputs give any item
+    (`_stamp` adds the item's ids, invoice owner and description)."""
+
+    period_start: date
+    revision: int
+    service_start: date
+    service_end: date
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    kind: str  # "", "Adjustment" or "Credit": the description's prefix
+
+
+def _piece(billed: Mapping[date, Billed], key: date, should: Decimal,
+           shown: tuple[date, date], credit_shown: tuple[date, date],
+           quantity: int | Decimal, unit_price: Decimal) -> _Piece | None:
     before = billed.get(key)
     already = before.amount if before is not None else Decimal(0)
     delta = should - already
@@ -216,13 +231,26 @@ def _charge(item: Item, terms: Terms, billed: Mapping[date, Billed], key: date,
         kind, (start, end) = "Credit", credit_shown
     else:
         kind, (start, end) = ("Adjustment" if already else ""), shown
+    return _Piece(key, (before.revision if before is not None else 0) + 1, start, end,
+                  Decimal(quantity), unit_price, delta, kind)
+
+
+def _stamp(item: Item, terms: Terms, piece: _Piece) -> Charge:
     return Charge(
         item_id=item.id, subscription_id=item.subscription_id, product_id=item.product_id,
-        invoice_owner_id=terms.invoice_owner_on(key), period_start=key,
-        revision=(before.revision if before is not None else 0) + 1,
-        service_start=start, service_end=end, quantity=Decimal(quantity),
-        unit_price=unit_price, amount=delta, description=_description(item, terms, kind),
-        charge_type=item.charge_type, pricing_model=item.model.model)
+        invoice_owner_id=terms.invoice_owner_on(piece.period_start),
+        period_start=piece.period_start, revision=piece.revision,
+        service_start=piece.service_start, service_end=piece.service_end,
+        quantity=piece.quantity, unit_price=piece.unit_price, amount=piece.amount,
+        description=_description(item, terms, piece.kind), charge_type=item.charge_type,
+        pricing_model=item.model.model)
+
+
+def _charge(item: Item, terms: Terms, billed: Mapping[date, Billed], key: date,
+            should: Decimal, shown: tuple[date, date], credit_shown: tuple[date, date],
+            quantity: int | Decimal, unit_price: Decimal) -> Charge | None:
+    piece = _piece(billed, key, should, shown, credit_shown, quantity, unit_price)
+    return None if piece is None else _stamp(item, terms, piece)
 
 
 def _quantity_and_rate(item: Item, terms: Terms,
@@ -328,12 +356,11 @@ def _period_prices(model: pricing.Pricing, price: Decimal, quantity: int | Decim
             _unit_price(model, amount, factor * Fraction(price) * rate, quantity, currency))
 
 
-def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, currency: str,
-               billed: Mapping[date, Billed]) -> list[Charge]:
-    if terms.billing_frequency is None:
-        raise ChargeError(f"subscription {terms.subscription_number} has no billing frequency")
-    length = _length(terms.billing_frequency, custom, terms)
-    factor = _per_period(Decimal(1), _length(item.price_period, custom, terms), length)
+def _recurring_pieces(item: Item, terms: Terms, length: periods.PeriodLength,
+                      price_length: periods.PeriodLength, target: date, currency: str,
+                      billed: Mapping[date, Billed]) -> tuple[_Piece, ...]:
+    """A recurring item's charges without its ids: what `_recurring` keys by `_shape`."""
+    factor = _per_period(Decimal(1), price_length, length)
     model = item.model
     end = item.end_date
     until = target
@@ -346,7 +373,7 @@ def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, cu
     amount, whole_amount, unit_price = _period_prices(  # of a whole period
         model, item.price, quantity, factor, rate, currency)
     plain = not terms.suspensions
-    charges: list[Charge] = []
+    pieces_out: list[_Piece] = []
     for part, whole in _service_periods(item, terms, length, until):
         if varying:
             quantity, rate = _quantity_and_rate(item, terms, part)
@@ -370,11 +397,45 @@ def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, cu
                  else (part.start, part.last_day))
         credit_shown = ((max(end, part.start), part.last_day) if end is not None and end < part.end
                         else (part.start, part.last_day))
-        charge = _charge(item, terms, billed, part.start, should, shown, credit_shown,
-                         quantity, unit_price)
-        if charge is not None:
-            charges.append(charge)
-    return charges
+        piece = _piece(billed, part.start, should, shown, credit_shown, quantity, unit_price)
+        if piece is not None:
+            pieces_out.append(piece)
+    return tuple(pieces_out)
+
+
+# _recurring's results by everything they depend on except the item's and subscription's
+# identity: the 10,000 items of a reseller's end users mostly share one (bill runs,
+# previews and MRR call the same function). A computation that raises is not kept.
+_SHAPES: dict[tuple[object, ...], tuple[_Piece, ...]] = {}
+SHAPES_KEPT = 4096
+
+
+def _shape(item: Item, terms: Terms, length: periods.PeriodLength,
+           price_length: periods.PeriodLength, target: date, currency: str,
+           billed: Mapping[date, Billed]) -> tuple[object, ...]:
+    """Every input `_recurring_pieces` reads: of the item all but its ids and name, of the
+    terms all but the subscription's id, number and owners (`_stamp` adds those)."""
+    return (length, price_length, item.charge_type, item.quantity, item.price,
+            item.pricing, item.start_date, item.end_date, terms.cycle_day, terms.start_date,
+            terms.concurrent, terms.suspensions, terms.usage, target, currency,
+            tuple(billed.items()))
+
+
+def _recurring(item: Item, terms: Terms, custom: CustomPeriods, target: date, currency: str,
+               billed: Mapping[date, Billed]) -> list[Charge]:
+    if terms.billing_frequency is None:
+        raise ChargeError(f"subscription {terms.subscription_number} has no billing frequency")
+    length = _length(terms.billing_frequency, custom, terms)
+    price_length = _length(item.price_period, custom, terms)
+    key = _shape(item, terms, length, price_length, target, currency, billed)
+    pieces = _SHAPES.get(key)
+    if pieces is None:
+        pieces = _recurring_pieces(item, terms, length, price_length, target, currency,
+                                   billed)
+        if len(_SHAPES) >= SHAPES_KEPT:
+            _SHAPES.clear()
+        _SHAPES[key] = pieces
+    return [_stamp(item, terms, piece) for piece in pieces]
 
 
 @dataclass(frozen=True)
