@@ -404,8 +404,8 @@ def _recurring_pieces(item: Item, terms: Terms, length: periods.PeriodLength,
 
 
 # _recurring's results by everything they depend on except the item's and subscription's
-# identity: the 10,000 items of a reseller's end users mostly share one (bill runs,
-# previews and MRR call the same function). A computation that raises is not kept.
+# identity: the 10,000 items of a reseller's end users mostly share one (bill runs and
+# billing previews call the same function). A computation that raises is not kept.
 _SHAPES: dict[tuple[object, ...], tuple[_Piece, ...]] = {}
 SHAPES_KEPT = 4096
 
