@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -387,7 +387,8 @@ def test_owner_charges_groups_by_invoice_owner_and_skips_other_currencies() -> N
 
 
 # each changes one input of an item's billing (or two that go together)
-VARIANTS = {
+Variant = Callable[[Item, Terms, timedelta], tuple[Item, Terms]]
+VARIANTS: dict[str, Variant] = {
     "end": lambda it, t, d: (Item(**{**it.__dict__, "end_date": it.start_date + d}), t),
     "no end": lambda it, t, d: (Item(**{**it.__dict__, "end_date": None}), t),
     "quantity": lambda it, t, d: (Item(**{**it.__dict__, "quantity": it.quantity + 1}), t),
@@ -424,7 +425,7 @@ def test_kept_results_equal_a_fresh_computation(
     it, t = case
     it = Item(**{**it.__dict__, "charge_type": "RECURRING"})  # (ONE_TIME is not kept)
     day = it.start_date + timedelta(days=target)  # on or after the start: something to bill
-    made = [(it, t, day, {})]
+    made: list[tuple[Item, Terms, date, dict[date, Billed]]] = [(it, t, day, {})]
     for n, (name, shift, billed) in enumerate(changes, start=1):
         other, other_terms = VARIANTS[name](it, t, timedelta(days=shift))
         other = Item(**{**other.__dict__, "id": uuid.UUID(int=1000 + n),
@@ -433,7 +434,7 @@ def test_kept_results_equal_a_fresh_computation(
                                "subscription_number": f"S{n:08d}",
                                "owners": ((base + timedelta(days=shift), B),),
                                "invoice_owner_id": A})
-        ledger = {} if billed == 0 else {
+        ledger: dict[date, Billed] = {} if billed == 0 else {
             other.start_date: Billed(Decimal(billed), billed)}
         made.append((other, other_terms, day, ledger))
         made.append((Item(**{**it.__dict__, "id": uuid.UUID(int=3000 + n)}), t, day, ledger))
@@ -446,7 +447,7 @@ def test_kept_results_equal_a_fresh_computation(
             return str(error)
 
     module._SHAPES.clear()
-    shared = [charges_of(*case) for case in made]
-    for case, seen in zip(made, shared, strict=True):
+    shared = [charges_of(*made_case) for made_case in made]
+    for made_case, seen in zip(made, shared, strict=True):
         module._SHAPES.clear()
-        assert charges_of(*case) == seen
+        assert charges_of(*made_case) == seen
