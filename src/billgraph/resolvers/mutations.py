@@ -60,3 +60,26 @@ async def create(info: Info, *, operation: str, key: str | None, payload: Callab
 
     return await create_result(info, operation=operation, key=key, payload=payload,
                                write=write_id, read=read_id, after_commit=notify)
+
+
+async def create_answered(info: Info, *, operation: str, key: str | None,
+                          payload: Callable[[], Any],
+                          write: Callable[[Writer], Awaitable[Any]],
+                          answer: Callable[[Any], T],
+                          read: Callable[[uuid.UUID], Awaitable[T]]) -> T:
+    """`create` for a write that returns the new row (with its `id`): the object to return
+    is `answer(row)`, with no read after the commit; `read(id)` only when the key's first
+    call is replayed (this call wrote nothing)."""
+    written: dict[uuid.UUID, T] = {}  # by id: a retried transaction writes another row
+
+    async def write_row(writer: Writer) -> uuid.UUID:
+        row = await write(writer)
+        row_id: uuid.UUID = row["id"]
+        written[row_id] = answer(row)
+        return row_id
+
+    async def answered(row_id: uuid.UUID) -> T:
+        return written[row_id] if row_id in written else await read(row_id)
+
+    return await create(info, operation=operation, key=key, payload=payload,
+                        write=write_row, read=answered)

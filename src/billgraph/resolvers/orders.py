@@ -7,7 +7,6 @@ import uuid
 import strawberry
 
 from billgraph.context import Info
-from billgraph.db.tx import Writer
 from billgraph.schema.jobs import Job
 from billgraph.schema.orders import (
     BillingTermsInput,
@@ -21,7 +20,7 @@ from billgraph.services import jobs, orders
 from billgraph.services.errors import NotFound
 
 from .jobs import fetch_job
-from .mutations import create
+from .mutations import create, create_answered
 
 
 def _str(value: object | None) -> str | None:
@@ -110,18 +109,10 @@ class OrderMutations:
     async def create_order(self, info: Info, input: CreateOrderInput,
                            idempotency_key: str | None = None) -> Order:
         data = order_input(input)
-        written: dict[uuid.UUID, Order] = {}  # the order this call wrote: no read-back
-
-        async def write(writer: Writer) -> uuid.UUID:
-            row = await orders.create_order(writer, data)
-            written[row["id"]] = Order.from_row(row)
-            return uuid.UUID(str(row["id"]))
-
-        async def read(order_id: uuid.UUID) -> Order:  # (a replayed key's order: read)
-            return written.get(order_id) or await fetch_order(info, order_id)
-
-        return await create(info, operation="createOrder", key=idempotency_key,
-                            payload=lambda: orders.to_json(data), write=write, read=read)
+        return await create_answered(
+            info, operation="createOrder", key=idempotency_key,
+            payload=lambda: orders.to_json(data), write=lambda w: orders.create_order(w, data),
+            answer=Order.from_row, read=lambda order_id: fetch_order(info, order_id))
 
     @strawberry.mutation(description=(
         "Queue an order (at most 300 subscriptions and 300 actions) as a job and return at "

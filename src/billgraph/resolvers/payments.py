@@ -25,7 +25,7 @@ from billgraph.services import applications as ledger
 from billgraph.services import payments
 from billgraph.services.applications import CREDIT_MEMO, PAYMENT
 
-from .mutations import create
+from .mutations import create, create_answered
 
 
 def parse_applications(inputs: list[ApplicationInput] | None,
@@ -87,18 +87,11 @@ class PaymentMutations:
             account_id=parse_id(input.account_id, "account", "accountId"), amount=input.amount,
             effective_date=input.effective_date,
             applications=parse_applications(input.applications))
-        written: dict[uuid.UUID, Payment] = {}  # the payment this call wrote: no read-back
-
-        async def write(writer: Writer) -> uuid.UUID:
-            row = await payments.create_payment(writer, data)
-            written[row["id"]] = Payment.from_row(row)
-            return uuid.UUID(str(row["id"]))
-
-        async def read(payment_id: uuid.UUID) -> Payment:  # (a replayed key's: read)
-            return written.get(payment_id) or await fetch_payment(info, payment_id)
-
-        return await create(info, operation="createPayment", key=idempotency_key,
-                            payload=lambda: dataclasses.asdict(data), write=write, read=read)
+        return await create_answered(
+            info, operation="createPayment", key=idempotency_key,
+            payload=lambda: dataclasses.asdict(data),
+            write=lambda w: payments.create_payment(w, data), answer=Payment.from_row,
+            read=lambda payment_id: fetch_payment(info, payment_id))
 
     @strawberry.mutation(description="Apply a payment to posted invoices and debit memos.")
     async def apply_payment(self, info: Info, payment_id: strawberry.ID,
