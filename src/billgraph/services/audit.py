@@ -76,7 +76,7 @@ class AuditRecord:
 
 CURRENT: ContextVar[AuditRecord | None] = ContextVar("billgraph_audit", default=None)
 
-INSERT = text(
+INSERT = (
     "INSERT INTO audit_events (tenant_id, id, occurred_at, operation, operation_name, "
     "api_key_id, request_id, outcome, account_ids, variables) VALUES (:t, :id, :at, :op, "
     ":name, :key, :rid, :outcome, CAST(:accounts AS uuid[]), CAST(:vars AS jsonb))")
@@ -84,7 +84,7 @@ INSERT = text(
 
 async def _insert(conn: AsyncConnection, record: AuditRecord, outcome: str,
                   occurred_at: datetime, accounts: set[uuid.UUID]) -> None:
-    await raw.fetch(conn, INSERT.text, {
+    await raw.fetch(conn, INSERT, {
         "t": record.tenant_id, "id": new_id(), "at": occurred_at, "op": record.operation,
         "name": record.operation_name, "key": record.api_key_id, "rid": record.request_id,
         "outcome": outcome, "accounts": sorted(accounts),

@@ -151,7 +151,7 @@ async def lock_and_recompute(
 # makes the statement lock them all). `locked` reads accounts itself, FOR SHARE (the
 # flag re-checked on the row's latest version), rather than the `acc` CTE: a CTE
 # referencing another one next to an INSERT is not routed to one shard by Citus.
-TOUCH = text("""
+TOUCH = """
 WITH acc AS (
     SELECT id, partner_account FROM accounts
     WHERE tenant_id = :tenant AND id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR SHARE),
@@ -168,7 +168,7 @@ locked AS (
       AND NOT a.partner_account
     ORDER BY m.account_id FOR UPDATE OF m FOR SHARE OF a)
 SELECT id, partner_account, (SELECT count(*) FROM locked) AS locked FROM acc
-""")
+"""
 
 
 async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
@@ -177,7 +177,7 @@ async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
     writer.accounts.update(ids)
     if not ids:
         return
-    rows = await raw.fetch(writer.conn, TOUCH.text, {
+    rows = await raw.fetch(writer.conn, TOUCH, {
         "tenant": writer.tenant_id, "ids": ids, "mark_ids": [new_id() for _ in ids]})
     synchronous = [row["id"] for row in rows if not row["partner_account"]]
     if synchronous:

@@ -183,14 +183,11 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
         conn, PRODUCTS, {"t": tenant_id, "ids": list({r["product_id"] for r in rows})})}
     usage_subs = [s for s, r in subs.items()
                   if r["cu_billing_method"] == "BASED_ON_ACTUAL_CAPACITY"]
-    history: dict[uuid.UUID, dict[str, list[Any]]] = {}
+    history: dict[uuid.UUID, dict[str, list[Any]]] = defaultdict(
+        lambda: {kind: [] for kind in NO_HISTORY})
     for h in await raw.fetch(conn, HISTORY, {"t": tenant_id, "subs": list(subs),
                                              "usage_subs": usage_subs}):
-        kinds = history.get(h["subscription_id"])
-        if kinds is None:
-            kinds = history[h["subscription_id"]] = {"owner": [], "suspension": [],
-                                                     "usage": []}
-        kinds[h["kind"]].append(h)
+        history[h["subscription_id"]][h["kind"]].append(h)
     for sub_id, row in subs.items():
         facts.terms[sub_id] = terms_of(row, history.get(sub_id))
         facts.plan_currency[sub_id] = row["plan_currency"]

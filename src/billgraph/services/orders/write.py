@@ -44,21 +44,21 @@ ACTION_COLUMNS = [("id", "uuid"), ("order_id", "uuid"), ("subscription_id", "uui
                   ("position", "int"), ("type", "text"), ("effective_date", "date")]
 
 
-NUMBERS = ("""
+NUMBERS = """
 SELECT CASE WHEN :order THEN nextval('order_number_seq') END AS order_number,
        ARRAY(SELECT nextval('subscription_number_seq') FROM generate_series(1, :subs))
-           AS subscription_numbers""")
+           AS subscription_numbers"""
 
 
 # What NUMBERS would hand out next, without taking it (nextval is never rolled back): an
 # order preview writes its rows with these numbers and rolls them back, so the next real
 # order gets the very numbers the preview showed (unless another order came first).
-PEEK = ("""
+PEEK = """
 SELECT CASE WHEN :order THEN (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value
                                      END FROM order_number_seq) END AS order_number,
        ARRAY(SELECT (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
                      FROM subscription_number_seq) + n FROM generate_series(1, :subs) AS n)
-           AS subscription_numbers""")
+           AS subscription_numbers"""
 
 
 async def _numbers(conn: AsyncConnection, order: bool, subs: int, *,
