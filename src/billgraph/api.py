@@ -34,6 +34,7 @@ from billgraph.resolvers.usage import UsageMutations
 from billgraph.resolvers.webhooks import WebhookMutations, WebhookQueries
 from billgraph.schema.docs import describe_conventions
 from billgraph.schema.document_cache import document_cache
+from billgraph.schema.execution import PlainFieldsExecutor, lean_resolvers
 from billgraph.schema.extensions import WebsocketRateLimit, apply_code
 from billgraph.schema.limits import Limits, query_limits
 from billgraph.schema.scalars import DateTimeScalar, DecimalScalar
@@ -90,8 +91,10 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
         config=StrawberryConfig(scalar_map={Decimal: DecimalScalar, datetime: DateTimeScalar},
                                 name_converter=CachedNames()),
         extensions=extensions,
+        execution_context_class=PlainFieldsExecutor,
     )
     describe_conventions(built._schema)
+    lean_resolvers(built._schema, built.config.info_class)
     return built
 
 

@@ -158,3 +158,40 @@ async def test_a_billing_preview_of_2_owners_sends_as_many_statements_as_one_of_
         many = await statements(client, PREVIEW, {"ids": owners})
         print(f"billingPreview: {two} statements for 2 invoice owners, {many} for {MANY}")
         assert two == many
+
+
+async def test_a_subscription_page_fetches_only_what_its_fields_select(
+        server: LiveServer) -> None:
+    """The page loads what its nodes' selected fields read before answering (so they
+    answer at once): one batch per kind selected, nothing for a field not selected, and
+    one batch of products for the items' and the charges' products together."""
+    async with start_server(server.database_url, run_workers=False,
+                            expose_sql_count=True) as live, live.new_tenant("fetch") as client:
+        await plan(client, "PLAN", ("SEAT", "RECURRING", "10.00", "MONTHLY"),
+                   ("SETUP", "ONE_TIME", "5.00", "MONTHLY"))
+        owners = [await account(client, f"Customer {n}") for n in range(3)]
+        await subscribe_all(client, owners[0], owners, "O-3")
+
+        async def extra(node: str) -> int:
+            query = f"{{ subscriptions(first: 10) {{ edges {{ node {{ id {node} }} }} }} }}"
+            return await statements(client, query, {}) - base
+
+        base = 0
+        base = await extra("subscriptionNumber status billingTerms { agreementDate }")
+        assert await extra("ownerAccount { name }") == 1  # the accounts
+        assert await extra("ownerAccount { name } invoiceOwnerAccount { name }") == 1
+        assert await extra("currency") == 1  # the price plans
+        assert await extra("items { quantity }") == 2  # the items, the plans (currency)
+        assert await extra("mrr items { mrr }") == 2
+        assert await extra("billingTerms { scheme { code } }") == 1
+        # the plans, their charges, the items, and one batch of products for both
+        assert await extra("items { product { code } } "
+                           "billingTerms { pricePlan { charges { product { code } } } }") == 4
+        # through a fragment, the same
+        assert await extra("...on Subscription { ownerAccount { name } }") == 1
+        body = (await client.post(
+            "{ subscriptions(first: 10) { edges { node { items { product { code } } "
+            "billingTerms { pricePlan { charges { product { code } } } } } } } }")).json()
+        codes = [sorted(i["product"]["code"] for i in e["node"]["items"])
+                 for e in body["data"]["subscriptions"]["edges"]]  # items: by start, id
+        assert codes == [["SEAT", "SETUP"]] * 3

@@ -16,9 +16,19 @@ from sqlalchemy import RowMapping
 
 from billgraph.services import hierarchy, invoices, metered_usage, metrics, rollups, subscriptions
 
-from .base import ChildrenLoader, PageKey, PageLoader, Read, RowLoader, SharedLoader
+from .base import (
+    MISSING,
+    ChildrenLoader,
+    Missing,
+    PageKey,
+    PageLoader,
+    Read,
+    RowLoader,
+    SharedLoader,
+)
 
-__all__ = ["ChildrenLoader", "Loaders", "PageKey", "PageLoader", "RowLoader", "SharedLoader"]
+__all__ = ["MISSING", "ChildrenLoader", "Loaders", "Missing", "PageKey", "PageLoader",
+           "RowLoader", "SharedLoader"]
 
 L = TypeVar("L")
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import strawberry
 
 from billgraph.context import Info
-from billgraph.schema.common import parse_id, requested_page
+from billgraph.schema.common import parse_id, requested_page, selection
 from billgraph.schema.subscriptions import (
     BillingTerms,
     Subscription,
     SubscriptionConnection,
     SubscriptionFilter,
+    fetch_for,
 )
 from billgraph.services import accounts, subscriptions
 from billgraph.services.errors import NotFound
@@ -53,6 +54,7 @@ class SubscriptionQueries:
                                                field=field)
             result = await subscriptions.list_subscriptions(conn, info.context.tenant_id, page,
                                                             filters)
+        await fetch_for(info, result.items, selection(info, "edges", "node"))
         return SubscriptionConnection.from_page(result)
 
     @strawberry.field(description="The billing terms of a subscription, by subscription number.")

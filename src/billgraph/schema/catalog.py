@@ -10,6 +10,7 @@ from sqlalchemy import RowMapping
 
 from billgraph.context import Info
 
+from .common import Soon, now_or_later
 from .enums import BillingFrequency, BillingTermSchemeType, ChargeType
 from .pricing import PriceTier, PriceTierInput, PricingModel, UsageAggregation, price_tiers
 
@@ -27,6 +28,13 @@ class Product:
 
 async def load_product(info: Info, product_id: uuid.UUID) -> Product:
     return Product.from_row(await info.context.loaders.product.one(product_id))
+
+
+def product_of(info: Info, product_id: uuid.UUID) -> Soon[Product]:
+    """The product, at once when this request already loaded it."""
+    loader = info.context.loaders.product
+    return now_or_later(loader.peek_one(product_id), lambda: loader.one(product_id),
+                        Product.from_row)
 
 
 @strawberry.type(description="A charge of a price plan: `price` per `pricePeriod` of one product.")
@@ -57,9 +65,13 @@ class PlanCharge:
                    usage_aggregation=UsageAggregation(aggregation) if aggregation else None,
                    unit_of_measure=row["unit_of_measure"], product_id=row["product_id"])
 
-    @strawberry.field(description="The product charged.")
-    async def product(self, info: Info) -> Product:
-        return await load_product(info, self.product_id)
+    @classmethod
+    def from_rows(cls, rows: list[RowMapping]) -> list[PlanCharge]:
+        return [cls.from_row(r) for r in rows]
+
+    @strawberry.field(description="The product charged.", graphql_type=Product)
+    def product(self, info: Info) -> Soon[Product]:
+        return product_of(info, self.product_id)
 
 
 @strawberry.type(
@@ -76,14 +88,23 @@ class PricePlan:
         return cls(id=strawberry.ID(str(row["id"])), code=row["code"], name=row["name"],
                    currency=row["currency"], plan_id=row["id"])
 
-    @strawberry.field(description="The plan's charges, one per product, in plan order.")
-    async def charges(self, info: Info) -> list[PlanCharge]:
-        rows = await info.context.loaders.plan_charges.load(self.plan_id)
-        return [PlanCharge.from_row(r) for r in rows]
+    @strawberry.field(description="The plan's charges, one per product, in plan order.",
+                      graphql_type=list[PlanCharge])
+    def charges(self, info: Info) -> Soon[list[PlanCharge]]:
+        loader = info.context.loaders.plan_charges
+        return now_or_later(loader.peek(self.plan_id), lambda: loader.load(self.plan_id),
+                            PlanCharge.from_rows)
 
 
 async def load_price_plan(info: Info, plan_id: uuid.UUID) -> PricePlan:
     return PricePlan.from_row(await info.context.loaders.price_plan.one(plan_id))
+
+
+def price_plan_of(info: Info, plan_id: uuid.UUID) -> Soon[PricePlan]:
+    """The price plan, at once when this request already loaded it."""
+    loader = info.context.loaders.price_plan
+    return now_or_later(loader.peek_one(plan_id), lambda: loader.one(plan_id),
+                        PricePlan.from_row)
 
 
 @strawberry.type(description=(
@@ -110,6 +131,13 @@ class BillingTermScheme:
 async def load_scheme(info: Info, scheme_id: uuid.UUID) -> BillingTermScheme:
     return BillingTermScheme.from_row(
         await info.context.loaders.billing_term_scheme.one(scheme_id))
+
+
+def scheme_of(info: Info, scheme_id: uuid.UUID) -> Soon[BillingTermScheme]:
+    """The billing term scheme, at once when this request already loaded it."""
+    loader = info.context.loaders.billing_term_scheme
+    return now_or_later(loader.peek_one(scheme_id), lambda: loader.one(scheme_id),
+                        BillingTermScheme.from_row)
 
 
 @strawberry.input(description="A new product.")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
+from billgraph.loaders import MISSING, Missing
 from billgraph.services.errors import NotFound
 from billgraph.services.numbers import parse_uuid
 from billgraph.services.pagination import Page, PageRequest, page_request
@@ -15,6 +18,52 @@ from .enums import ErrorCode
 
 if TYPE_CHECKING:
     from billgraph.context import Info
+
+
+T = TypeVar("T")
+V = TypeVar("V")
+Soon: TypeAlias = T | Awaitable[T]
+"""A field's answer now, or an awaitable of it (`now_or_later`); declare the field's type
+with `graphql_type`."""
+
+
+def now_or_later(peeked: V | Missing, load: Callable[[], Awaitable[V]],
+                 build: Callable[[V], T]) -> Soon[T]:
+    """`build` of what a loader already holds (`peek`), at once; otherwise an awaitable of
+    `build` of `load()`. Synchronous answers keep graphql-core on its fast path: a
+    subscription page whose parent fetched its children's rows completes without one
+    awaitable per field."""
+    if peeked is MISSING:
+        return _later(load, build)
+    return build(peeked)
+
+
+async def _later(load: Callable[[], Awaitable[V]], build: Callable[[V], T]) -> T:
+    return build(await load())
+
+
+Selection = dict[str, "Selection"]
+"""Field names selected (fragments merged, aliases and directives ignored) → theirs."""
+
+
+def selection(info: Info, *path: str) -> Selection:
+    """What the document selects under this field and then `path` (e.g. "edges", "node"):
+    for a parent deciding what its children will read, to fetch it in one batch first."""
+    tree: Selection = {}
+    for field in info.selected_fields:
+        _merge(tree, field.selections)
+    for name in path:
+        tree = tree.get(name, {})
+    return tree
+
+
+def _merge(tree: Selection, selections: Iterable[Any]) -> Selection:
+    for node in selections:
+        if isinstance(node, SelectedField):
+            _merge(tree.setdefault(node.name, {}), node.selections)
+        elif isinstance(node, FragmentSpread | InlineFragment):
+            _merge(tree, node.selections)
+    return tree
 
 
 @strawberry.interface(description="An object with a global id.")
