@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -62,6 +63,47 @@ ACCOUNT_FIELDS = ("account_id", "subscription_owner_account_id", "invoice_owner_
                   "new_subscription_owner_account_id", "new_invoice_owner_account_id")
 
 
+PLAN_COLUMNS = ("p.id, p.code, p.currency, c.charge_type, c.price, c.price_period, "
+                "c.pricing_model, c.tiers, c.package_size, pr.id AS product_id, "
+                "pr.code AS product_code, c.position")
+PLAN_JOINS = ("FROM price_plans p "
+              "LEFT JOIN plan_charges c ON c.tenant_id = p.tenant_id AND c.price_plan_id = p.id "
+              "LEFT JOIN products pr ON pr.tenant_id = c.tenant_id AND pr.id = c.product_id")
+PLANS = (f"SELECT {PLAN_COLUMNS} {PLAN_JOINS} WHERE p.tenant_id = :t AND p.id = ANY(:ids) "
+         "ORDER BY p.id, c.position")
+# One round trip for what every order reads: kind T, the tenant (its custom periods) with
+# the schemes named (none: one row, code null); A, the accounts named; P, the plans named
+# with their charges and products. Each branch casts its nulls: UNION resolves the
+# column types pairwise, from the left.
+FIRST = f"""SELECT 'T' AS kind, t.custom_periods, s.id, s.code, s.type, s.billing_cycle_day,
+    s.concurrent_usage_based, NULL::text AS currency, NULL::text AS status,
+    NULL::text AS charge_type, NULL::numeric AS price, NULL::text AS price_period,
+    NULL::text AS pricing_model, NULL::jsonb AS tiers, NULL::int AS package_size,
+    NULL::uuid AS product_id, NULL::text AS product_code, NULL::int AS position
+  FROM tenants t LEFT JOIN billing_term_schemes s ON s.tenant_id = t.id AND s.code = ANY(:codes)
+  WHERE t.id = :t
+UNION ALL
+SELECT 'A', NULL, id, NULL, NULL, NULL, NULL, currency, status, NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL
+  FROM accounts WHERE tenant_id = :t AND id = ANY(:accounts)
+UNION ALL
+SELECT 'P', NULL, p.id, p.code, NULL, NULL, NULL, p.currency, NULL, c.charge_type, c.price,
+    c.price_period, c.pricing_model, c.tiers, c.package_size, pr.id, pr.code, c.position
+  {PLAN_JOINS} WHERE p.tenant_id = :t AND (p.id = ANY(:plans) OR p.code = ANY(:plan_codes))
+ORDER BY kind, id, position"""
+
+
+def _plans(plans_by_id: dict[uuid.UUID, Plan], rows: Iterable[Row]) -> None:
+    """Plans with their charges (in plan order) from rows of PLAN_COLUMNS."""
+    for r in rows:
+        plan = plans_by_id.setdefault(r["id"], Plan(r["id"], r["code"], r["currency"]))
+        if r["product_id"] is not None:
+            plan.charges[r["product_code"]] = Charge(
+                r["product_id"], r["product_code"], r["charge_type"], r["price"],
+                r["price_period"], r["pricing_model"], tuple(r["tiers"] or ()),
+                r["package_size"])
+
+
 def _ids(values: set[str | None]) -> list[uuid.UUID]:
     return [u for u in (parse_uuid(v) for v in values if v is not None) if u is not None]
 
@@ -80,17 +122,18 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
                       if s.subscription_number is not None})
     scheme_codes = sorted({bt.scheme_code or "DEFAULT" for bt in terms})
 
-    rows = await raw.fetch(
-        conn, "SELECT t.custom_periods, s.id, s.code, s.type, s.billing_cycle_day, "
-              "s.concurrent_usage_based FROM tenants t LEFT JOIN billing_term_schemes s "
-              "ON s.tenant_id = t.id AND s.code = ANY(:codes) WHERE t.id = :t",
-        {**t, "codes": scheme_codes})
-    schemes = {r["code"]: r for r in rows if r["code"] is not None}
-    custom = custom_periods(rows[0]["custom_periods"])
-
-    accounts = {r["id"]: r for r in await raw.fetch(
-        conn, "SELECT id, currency, status FROM accounts WHERE tenant_id = :t "
-              "AND id = ANY(:ids)", {**t, "ids": _ids(account_ids)})}
+    plan_ids = _ids({bt.price_plan.id for bt in terms})
+    plan_codes = sorted({bt.price_plan.code for bt in terms if bt.price_plan.code is not None})
+    # the tenant with its schemes, the accounts and the plans named: one statement
+    rows = await raw.fetch(conn, FIRST, {**t, "codes": scheme_codes,
+                                         "accounts": _ids(account_ids), "plans": plan_ids,
+                                         "plan_codes": plan_codes})
+    tenant = [r for r in rows if r["kind"] == "T"]
+    schemes = {r["code"]: r for r in tenant if r["code"] is not None}
+    custom = custom_periods(tenant[0]["custom_periods"])
+    accounts = {r["id"]: r for r in rows if r["kind"] == "A"}
+    plans_by_id: dict[uuid.UUID, Plan] = {}
+    _plans(plans_by_id, (r for r in rows if r["kind"] == "P"))
 
     subscriptions: dict[str, Row] = {}
     items: dict[uuid.UUID, list[Row]] = defaultdict(list)
@@ -117,26 +160,9 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
             suspensions = {r["subscription_id"]: r for r in await raw.fetch(conn,
                 "SELECT * FROM subscription_suspensions WHERE tenant_id = :t "
                 "AND subscription_id = ANY(:ids) AND resume_date IS NULL", {**t, "ids": sub_ids})}
-
-    plan_ids = _ids({bt.price_plan.id for bt in terms}) + [
-        r["price_plan_id"] for r in subscriptions.values()]
-    plan_codes = sorted({bt.price_plan.code for bt in terms if bt.price_plan.code is not None})
-    plans_by_id: dict[uuid.UUID, Plan] = {}
-    if plan_ids or plan_codes:
-        for r in await raw.fetch(conn,
-                "SELECT p.id, p.code, p.currency, c.charge_type, c.price, c.price_period, "
-                "c.pricing_model, c.tiers, c.package_size, "
-                "pr.id AS product_id, pr.code AS product_code FROM price_plans p "
-                "LEFT JOIN plan_charges c ON c.tenant_id = p.tenant_id AND c.price_plan_id = p.id "
-                "LEFT JOIN products pr ON pr.tenant_id = c.tenant_id AND pr.id = c.product_id "
-                "WHERE p.tenant_id = :t AND (p.id = ANY(:ids) OR p.code = ANY(:codes)) "
-                "ORDER BY p.id, c.position", {**t, "ids": plan_ids, "codes": plan_codes}):
-            plan = plans_by_id.setdefault(r["id"], Plan(r["id"], r["code"], r["currency"]))
-            if r["product_id"] is not None:
-                plan.charges[r["product_code"]] = Charge(
-                    r["product_id"], r["product_code"], r["charge_type"], r["price"],
-                    r["price_period"], r["pricing_model"], tuple(r["tiers"] or ()),
-                    r["package_size"])
+        missing = sorted({r["price_plan_id"] for r in subscriptions.values()} - plans_by_id.keys())
+        if missing:  # the plans of the existing subscriptions
+            _plans(plans_by_id, await raw.fetch(conn, PLANS, {**t, "ids": missing}))
 
     users = [bt.performed_by for bt in terms if bt.performed_by is not None]
     users_by_id: dict[uuid.UUID, uuid.UUID] = {}
