@@ -10,7 +10,7 @@ from sqlalchemy import RowMapping
 
 from billgraph.context import Info
 
-from .common import Soon, now_or_later
+from .common import Soon, now_or_later, one_now_or_later
 from .enums import BillingFrequency, BillingTermSchemeType, ChargeType
 from .pricing import PriceTier, PriceTierInput, PricingModel, UsageAggregation, price_tiers
 
@@ -32,9 +32,7 @@ async def load_product(info: Info, product_id: uuid.UUID) -> Product:
 
 def product_of(info: Info, product_id: uuid.UUID) -> Soon[Product]:
     """The product, at once when this request already loaded it."""
-    loader = info.context.loaders.product
-    return now_or_later(loader.peek_one(product_id), lambda: loader.one(product_id),
-                        Product.from_row)
+    return one_now_or_later(info.context.loaders.product, product_id, Product.from_row)
 
 
 @strawberry.type(description="A charge of a price plan: `price` per `pricePeriod` of one product.")
@@ -102,9 +100,7 @@ async def load_price_plan(info: Info, plan_id: uuid.UUID) -> PricePlan:
 
 def price_plan_of(info: Info, plan_id: uuid.UUID) -> Soon[PricePlan]:
     """The price plan, at once when this request already loaded it."""
-    loader = info.context.loaders.price_plan
-    return now_or_later(loader.peek_one(plan_id), lambda: loader.one(plan_id),
-                        PricePlan.from_row)
+    return one_now_or_later(info.context.loaders.price_plan, plan_id, PricePlan.from_row)
 
 
 @strawberry.type(description=(
@@ -135,9 +131,8 @@ async def load_scheme(info: Info, scheme_id: uuid.UUID) -> BillingTermScheme:
 
 def scheme_of(info: Info, scheme_id: uuid.UUID) -> Soon[BillingTermScheme]:
     """The billing term scheme, at once when this request already loaded it."""
-    loader = info.context.loaders.billing_term_scheme
-    return now_or_later(loader.peek_one(scheme_id), lambda: loader.one(scheme_id),
-                        BillingTermScheme.from_row)
+    return one_now_or_later(info.context.loaders.billing_term_scheme, scheme_id,
+                            BillingTermScheme.from_row)
 
 
 @strawberry.input(description="A new product.")

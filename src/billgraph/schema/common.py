@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import strawberry
+from sqlalchemy import RowMapping
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from billgraph.loaders import MISSING, Missing
+from billgraph.loaders import MISSING, Missing, RowLoader
 from billgraph.services.errors import NotFound
 from billgraph.services.numbers import parse_uuid
 from billgraph.services.pagination import Page, PageRequest, page_request
@@ -40,6 +41,12 @@ def now_or_later(peeked: V | Missing, load: Callable[[], Awaitable[V]],
 
 async def _later(load: Callable[[], Awaitable[V]], build: Callable[[V], T]) -> T:
     return build(await load())
+
+
+def one_now_or_later(loader: RowLoader, row_id: uuid.UUID,
+                     build: Callable[[RowMapping], T]) -> Soon[T]:
+    """`now_or_later` for a row that must exist: `build` of it, NOT_FOUND without it."""
+    return now_or_later(loader.peek_one(row_id), lambda: loader.one(row_id), build)
 
 
 Selection = dict[str, "Selection"]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy import RowMapping
 
 from billgraph.context import Info
-from billgraph.loaders import MISSING
+from billgraph.loaders import MISSING, Missing
 from billgraph.services import money, subscriptions
 from billgraph.services.pagination import Page
 
@@ -27,7 +28,16 @@ from .catalog import (
     product_of,
     scheme_of,
 )
-from .common import Node, PageInfo, Selection, Soon, now_or_later, requested_page, selection
+from .common import (
+    Node,
+    PageInfo,
+    Selection,
+    Soon,
+    now_or_later,
+    one_now_or_later,
+    requested_page,
+    selection,
+)
 from .enums import (
     BillingFrequency,
     BindingPeriod,
@@ -40,6 +50,8 @@ from .users import User
 
 if TYPE_CHECKING:
     from .accounts import Account
+
+T = TypeVar("T")
 
 @strawberry.type(description=(
     "A product on a subscription from startDate until endDate. endDate is EXCLUSIVE: the "
@@ -205,48 +217,40 @@ class Subscription(Node):
 
     @strawberry.field(description="The currency of its price plan.", graphql_type=str)
     def currency(self, info: Info) -> Soon[str]:
-        plan = info.context.loaders.price_plan.peek_one(self.row["price_plan_id"])
-        return self._currency(info) if plan is MISSING else str(plan["currency"])
+        return one_now_or_later(info.context.loaders.price_plan, self.row["price_plan_id"],
+                                lambda plan: str(plan["currency"]))
 
     async def _items(self, info: Info) -> list[RowMapping]:
         rows: list[RowMapping] = await info.context.loaders.subscription_items.load(
             self.row["id"])
         return rows
 
-    def _items_and_currency(self, info: Info) -> tuple[list[RowMapping], str] | None:
-        """Its item rows and currency when this request already loaded both."""
+    def _peek_items_and_currency(self, info: Info) -> tuple[list[RowMapping], str] | Missing:
         loaders = info.context.loaders
         rows = loaders.subscription_items.peek(self.row["id"])
         plan = loaders.price_plan.peek_one(self.row["price_plan_id"])
-        if rows is MISSING or plan is MISSING:
-            return None
-        return rows, plan["currency"]
+        return MISSING if rows is MISSING or plan is MISSING else (rows, plan["currency"])
+
+    async def _load_items_and_currency(self, info: Info) -> tuple[list[RowMapping], str]:
+        return await self._items(info), await self._currency(info)
+
+    def _with_items(self, info: Info, build: Callable[[list[RowMapping], str], T]) -> Soon[T]:
+        """`build` of its item rows and currency (at once when both are loaded)."""
+        return now_or_later(self._peek_items_and_currency(info),
+                            lambda: self._load_items_and_currency(info),
+                            lambda known: build(*known))
 
     @strawberry.field(description="All its items, ended ones included, by start date.",
                       graphql_type=list[SubscriptionItem])
     def items(self, info: Info) -> Soon[list[SubscriptionItem]]:
-        known = self._items_and_currency(info)
-        if known is None:
-            return self._load_items(info)
-        rows, currency = known
-        return [SubscriptionItem.from_row(r, currency) for r in rows]
-
-    async def _load_items(self, info: Info) -> list[SubscriptionItem]:
-        currency = await self._currency(info)
-        return [SubscriptionItem.from_row(r, currency) for r in await self._items(info)]
+        return self._with_items(info, lambda rows, currency: [
+            SubscriptionItem.from_row(r, currency) for r in rows])
 
     @strawberry.field(description=(
         "The sum of the MRR of its open-ended recurring items, rounded once at the end; "
         "0 once cancelled (or with a cancellation scheduled)."), graphql_type=Decimal)
     def mrr(self, info: Info) -> Soon[Decimal]:
-        known = self._items_and_currency(info)
-        if known is None:
-            return self._load_mrr(info)
-        return subscriptions.subscription_mrr(self.row, *known)
-
-    async def _load_mrr(self, info: Info) -> Decimal:
-        return subscriptions.subscription_mrr(self.row, await self._items(info),
-                                              await self._currency(info))
+        return self._with_items(info, partial(subscriptions.subscription_mrr, self.row))
 
     @strawberry.field(description=(
         "One summary per USAGE item and service period overlapping [from, to] "
@@ -294,9 +298,7 @@ class SubscriptionFilter:
 def _account(info: Info, account_id: uuid.UUID) -> Soon[Account]:
     from .accounts import Account
 
-    loader = info.context.loaders.account
-    return now_or_later(loader.peek_one(account_id), lambda: loader.one(account_id),
-                        Account.from_row)
+    return one_now_or_later(info.context.loaders.account, account_id, Account.from_row)
 
 
 async def fetch_for(info: Info, rows: Sequence[RowMapping], wanted: Selection) -> None:
