@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
 from billgraph.db.engine import asyncpg_dsn
@@ -38,6 +39,13 @@ if TYPE_CHECKING:
     from billgraph.db.embedded_citus import CitusCluster
 
 _counter = itertools.count()
+
+# Property tests check what the code does, not how fast it runs (that is bench/'s job): on
+# a busy 2-core CI machine generating an example can take seconds, so neither hypothesis'
+# deadline nor its too-slow health check applies.
+settings.register_profile("billgraph", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("billgraph")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
