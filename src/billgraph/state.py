@@ -51,7 +51,7 @@ class AppState:
 
         async def audited(writer: Writer) -> T:
             result = await work(writer)
-            await audit.append_success(writer, record, datetime.now(UTC))
+            audit.defer_success(writer, record, datetime.now(UTC))  # sent before COMMIT
             return result
 
         result = await self._write(tenant_id, audited)

@@ -195,3 +195,43 @@ async def test_a_subscription_page_fetches_only_what_its_fields_select(
         codes = [sorted(i["product"]["code"] for i in e["node"]["items"])
                  for e in body["data"]["subscriptions"]["edges"]]  # items: by start, id
         assert codes == [["SEAT", "SETUP"]] * 3
+
+
+async def test_a_partner_order_sends_the_same_few_statements_for_1_and_5_subscriptions(
+        server: LiveServer, request: pytest.FixtureRequest) -> None:
+    """createOrder on partner accounts: its lookups with the numbers it generates, its rows,
+    then its webhook events, stale marks and audit event together (db/raw.Later) — 3
+    statements, however many subscriptions it creates and whoever listens. On Citus the
+    numbers are a statement of their own (the lookups run on a worker): 4."""
+    from tests.api.webhook_support import endpoint
+    from tests.conftest import citus_mode
+
+    async with start_server(server.database_url, run_workers=False,
+                            expose_sql_count=True) as live, live.new_tenant("orders") as client:
+
+        await plan(client, "FLEET", ("TRACKER", "RECURRING", "12.00", "MONTHLY"),
+                   ("SUPPORT", "RECURRING", "60.00", "QUARTERLY"))
+        reseller = await account(client, "Reseller", partnerAccount=True)
+        user = await account(client, "End user", partnerAccount=True)
+        await endpoint(client, "http://127.0.0.1:9/hook", "ORDER_CREATED", "SUBSCRIPTION_CREATED")
+        create = {"type": "CREATE_SUBSCRIPTION", "effectiveDate": "2026-01-01",
+                  "subscriptionOwnerAccountId": user, "invoiceOwnerAccountId": reseller,
+                  "billingTerms": {"pricePlan": {"code": "FLEET"}, "agreementDate": "2026-01-01",
+                                   "billingFrequency": "MONTHLY"},
+                  "items": [{"productCode": "TRACKER"}, {"productCode": "SUPPORT"}]}
+        expected = 4 if citus_mode(request.config) else 3
+        for subscriptions in (1, 5):
+            assert await statements(client, "mutation($input: CreateOrderInput!) { "
+                                    "createOrder(input: $input) { id orderNumber } }", {"input": {
+                "accountId": reseller, "orderDate": "2026-01-01",
+                "subscriptions": [{"actions": [create]}] * subscriptions}}) == expected
+        events = await client.gql("{ webhookDeliveries(first: 50) { totalCount } }")
+        assert events["webhookDeliveries"]["totalCount"] == 2 + 6  # 2 orders, 6 subscriptions
+        audit = await client.gql('{ auditEvents(filter: {operation: "createOrder"}, first: 5) '
+                                 "{ edges { node { outcome accountIds } } } }")
+        assert [e["node"]["outcome"] for e in audit["auditEvents"]["edges"]] == ["OK", "OK"]
+        assert all(set(e["node"]["accountIds"]) == {reseller, user}
+                   for e in audit["auditEvents"]["edges"])
+        marks = await client.gql("query($id: ID!) { account(id: $id) { metrics { stale } } }",
+                                 {"id": user})
+        assert marks["account"]["metrics"]["stale"] is True

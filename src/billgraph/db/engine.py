@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
 
@@ -51,8 +51,7 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
         connect_args={"server_settings": settings},
     )
     ping_when_idle(engine)
-    if generic_plans:
-        plan_once(engine)
+    placed(engine, generic_plans)
     if lock_timeout_ms is not None:
         @event.listens_for(engine.sync_engine.pool, "connect")
         def _opened(dbapi_connection: Any, record: Any) -> None:
@@ -91,15 +90,26 @@ def ping_when_idle(engine: AsyncEngine) -> None:
 
 
 CITUS = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+# Where a connection records whether its database is a Citus coordinator (`on_citus`).
+CITUS_KEY = "billgraph_citus"
 
 
-def plan_once(engine: AsyncEngine) -> None:
-    """Open each connection with plan_cache_mode=force_generic_plan unless the database
-    is a Citus coordinator (two statements per new connection, outside any transaction,
-    so the setting lasts for the session)."""
+def on_citus(conn: AsyncConnection) -> bool:
+    """Whether `conn` (of an engine from make_engine) is to a Citus coordinator: read
+    once per new connection. A statement that must run on the coordinator (a sequence's
+    nextval) cannot ride along with a query Citus sends to a worker."""
+    return bool(conn.info.get(CITUS_KEY))
+
+
+def placed(engine: AsyncEngine, generic_plans: bool) -> None:
+    """Record on each new connection whether its database is a Citus coordinator, and
+    open it with plan_cache_mode=force_generic_plan (`generic_plans`) unless it is one
+    (statements outside any transaction, so the setting lasts for the session)."""
 
     @event.listens_for(engine.sync_engine.pool, "connect")
-    def _generic(dbapi_connection: Any, record: Any) -> None:
+    def _placed(dbapi_connection: Any, record: Any) -> None:
         driver = dbapi_connection.driver_connection
-        if not await_(driver.fetchval(CITUS)):
+        citus = bool(await_(driver.fetchval(CITUS)))
+        record.info[CITUS_KEY] = citus
+        if generic_plans and not citus:
             await_(driver.execute("SET plan_cache_mode = force_generic_plan"))

@@ -16,7 +16,7 @@ Rows are asyncpg Records: `row["column"]` and `row[0]`, no attribute access.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -116,3 +116,66 @@ def _translated(adapter: Any, sql: str, params: Mapping[str, Any] | None,
     except Exception as other:
         return other
     return error
+
+
+Then = Callable[[list[Row]], Awaitable[None]]
+
+
+class Later:
+    """Writes a transaction defers to its end, sent there as ONE statement.
+
+    Each part is one or more data-modifying CTEs (INSERTs of rows nothing in the
+    transaction reads back: webhook events, audit events, stale marks). A part takes its
+    CTE and parameter names from `name()`, so parts of several services never collide;
+    `t` is the writer's tenant. At most one part gives the statement's rows (`result`),
+    handed to its `then` once the statement has run — still inside the transaction.
+    db.tx.write sends it after the work and before COMMIT: three services' writes cost
+    one round trip instead of three."""
+
+    def __init__(self, tenant_id: Any) -> None:
+        self.ctes: list[str] = []
+        self.params: dict[str, Any] = {"t": tenant_id}
+        self.result: str | None = None
+        self.then: Then | None = None
+        self._names = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.ctes)
+
+    def name(self, stem: str) -> str:
+        """A name no other part of this statement uses (for a CTE or a parameter)."""
+        self._names += 1
+        return f"{stem}_{self._names}"
+
+    def own(self, sql: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """`sql` and its `params` with every parameter but `t` renamed to names of this
+        statement's own (a statement written on its own, made a part)."""
+        suffix = self.name("")
+
+        def rename(name: str) -> str:
+            return name if name == "t" else name + suffix
+
+        return (PARAMETER.sub(lambda m: ":" + rename(m.group(1)), sql),
+                {rename(name): value for name, value in params.items()})
+
+    def add(self, ctes: Sequence[str], params: Mapping[str, Any], *,
+            result: str | None = None, then: Then | None = None) -> None:
+        """`ctes` ("name AS (…)", named with `name()`), and, for the one part that reads
+        rows back, the SELECT giving them and what to do with them."""
+        if result is not None and self.result is not None:
+            raise ValueError("a deferred statement gives the rows of one part only")
+        self.ctes.extend(ctes)
+        self.params.update(params)
+        if result is not None:
+            self.result, self.then = result, then
+
+    async def send(self, conn: AsyncConnection) -> None:
+        """Run the parts (when there are any) and empty this statement."""
+        if not self.ctes:
+            return
+        ctes, params, result, then = self.ctes, self.params, self.result, self.then
+        self.ctes, self.params = [], {"t": params["t"]}
+        self.result = self.then = None
+        rows = await fetch(conn, f"WITH {', '.join(ctes)} {result or 'SELECT 1'}", params)
+        if then is not None:
+            await then(rows)

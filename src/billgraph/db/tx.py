@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from billgraph.db import raw
 from billgraph.db.engine import LOCK_TIMEOUT_KEY
 from billgraph.services.errors import LockCompetition
 
@@ -37,12 +38,17 @@ CONNECTION_LOST_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006
 @dataclass
 class Writer:
     """The connection of one write transaction, the accounts it touched (for the audit
-    trail) and those whose metrics it recomputed (for the events after commit)."""
+    trail), those whose metrics it recomputed (for the events after commit) and the
+    writes it deferred to its end (`later`: one statement before COMMIT)."""
 
     conn: AsyncConnection
     tenant_id: uuid.UUID
     recomputed: set[uuid.UUID] = field(default_factory=set)
     accounts: set[uuid.UUID] = field(default_factory=set)
+    later: raw.Later = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.later = raw.Later(self.tenant_id)
 
 
 class Database(Protocol):
@@ -92,6 +98,7 @@ async def write(
                     await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
                 writer = Writer(conn, tenant_id)
                 result = await work(writer)
+                await writer.later.send(conn)
                 committing = True
         except DBAPIError as error:
             if sqlstate(error) in RETRYABLE_SQLSTATES:
@@ -138,7 +145,9 @@ async def rolled_back(engine: AsyncEngine, tenant_id: uuid.UUID, *,
         await conn.begin()
         try:
             await conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
-            yield Writer(conn, tenant_id)
+            writer = Writer(conn, tenant_id)
+            yield writer
+            await writer.later.send(conn)  # as before a COMMIT: its errors are the same
         except DBAPIError as error:
             if sqlstate(error) in RETRYABLE_SQLSTATES:  # as write() answers once out of tries
                 raise LockCompetition("the accounts are busy with other writes; retry the "

@@ -6,7 +6,7 @@ variable, set by the schema's audit field extension). The one write path
 its work and before COMMIT: no change without its event, and the event is an
 INSERT of a new row, so concurrent writers of one partner account never wait on
 each other for it. A mutation that fails gets its event afterwards, in a short
-transaction of its own (`append_failure`).
+transaction of its own (`append_outside`).
 
 Variables are stored with secrets masked: any value under a name containing
 secret, password, token or authorization, and any string that looks like an API
@@ -82,13 +82,17 @@ INSERT = (
     ":name, :key, :rid, :outcome, CAST(:accounts AS uuid[]), CAST(:vars AS jsonb))")
 
 
+def _values(record: AuditRecord, outcome: str, occurred_at: datetime,
+            accounts: set[uuid.UUID]) -> dict[str, Any]:
+    return {"t": record.tenant_id, "id": new_id(), "at": occurred_at, "op": record.operation,
+            "name": record.operation_name, "key": record.api_key_id,
+            "rid": record.request_id, "outcome": outcome, "accounts": sorted(accounts),
+            "vars": masked_json(record.variables)}
+
+
 async def _insert(conn: AsyncConnection, record: AuditRecord, outcome: str,
                   occurred_at: datetime, accounts: set[uuid.UUID]) -> None:
-    await raw.fetch(conn, INSERT, {
-        "t": record.tenant_id, "id": new_id(), "at": occurred_at, "op": record.operation,
-        "name": record.operation_name, "key": record.api_key_id, "rid": record.request_id,
-        "outcome": outcome, "accounts": sorted(accounts),
-        "vars": masked_json(record.variables)})
+    await raw.fetch(conn, INSERT, _values(record, outcome, occurred_at, accounts))
 
 
 def masked_json(variables: dict[str, Any]) -> str:
@@ -108,11 +112,16 @@ def plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else str(value)
 
 
-async def append_success(writer: Writer, record: AuditRecord, occurred_at: datetime) -> None:
-    """Inside the mutation's transaction, after its work: the OK event. (The caller sets
-    `record.written` once the transaction has committed.)"""
+def defer_success(writer: Writer, record: AuditRecord, occurred_at: datetime) -> None:
+    """Inside the mutation's transaction, after its work: the OK event, sent with the
+    transaction's other deferred writes in one statement before COMMIT (`Writer.later`;
+    the caller sets `record.written` once it has committed). The
+    accounts are those it touched by then (an account `metrics.touched` defers is among
+    them, and so is any it recomputes)."""
     accounts = record.accounts | writer.accounts | writer.recomputed
-    await _insert(writer.conn, record, OK, occurred_at, accounts)
+    later = writer.later
+    sql, params = later.own(INSERT, _values(record, OK, occurred_at, accounts))
+    later.add([f"{later.name('audit')} AS ({sql})"], params)
 
 
 async def append_outside(conn: AsyncConnection, record: AuditRecord, outcome: str,

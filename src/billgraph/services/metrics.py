@@ -151,24 +151,33 @@ async def lock_and_recompute(
 # makes the statement lock them all). `locked` reads accounts itself, FOR SHARE (the
 # flag re-checked on the row's latest version), rather than the `acc` CTE: a CTE
 # referencing another one next to an INSERT is not routed to one shard by Citus.
-TOUCH = """
-WITH acc AS (
+def _touch(n: str) -> tuple[list[str], str]:
+    """TOUCH's CTEs and its SELECT, their names and parameters ending in `n` (`:t` is the
+    tenant, `:ids` the accounts, `:mark_ids` a new id per account)."""
+    return [f"""acc{n} AS (
     SELECT id, partner_account FROM accounts
-    WHERE tenant_id = :tenant AND id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR SHARE),
-marks AS (
+    WHERE tenant_id = :t AND id = ANY(CAST(:ids{n} AS uuid[])) ORDER BY id FOR SHARE)""",
+            f"""marks{n} AS (
     INSERT INTO metrics_stale_marks (tenant_id, id, account_id)
-    SELECT CAST(:tenant AS uuid), m.mark_id, m.account_id
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:mark_ids AS uuid[])) AS m(account_id, mark_id)
-    JOIN acc ON acc.id = m.account_id
-    WHERE acc.partner_account),
-locked AS (
+    SELECT CAST(:t AS uuid), m.mark_id, m.account_id
+    FROM unnest(CAST(:ids{n} AS uuid[]), CAST(:mark_ids{n} AS uuid[])) AS m(account_id, mark_id)
+    JOIN acc{n} ON acc{n}.id = m.account_id
+    WHERE acc{n}.partner_account)""",
+            f"""locked{n} AS (
     SELECT m.account_id FROM account_metrics m
     JOIN accounts a ON a.tenant_id = m.tenant_id AND a.id = m.account_id
-    WHERE m.tenant_id = :tenant AND m.account_id = ANY(CAST(:ids AS uuid[]))
+    WHERE m.tenant_id = :t AND m.account_id = ANY(CAST(:ids{n} AS uuid[]))
       AND NOT a.partner_account
-    ORDER BY m.account_id FOR UPDATE OF m FOR SHARE OF a)
-SELECT id, partner_account, (SELECT count(*) FROM locked) AS locked FROM acc
-"""
+    ORDER BY m.account_id FOR UPDATE OF m FOR SHARE OF a)"""], (
+        f"SELECT id, partner_account, (SELECT count(*) FROM locked{n}) AS locked FROM acc{n}")
+
+
+_CTES, _SELECT = _touch("")
+TOUCH = f"WITH {', '.join(_CTES)}\n{_SELECT}"
+
+
+def _marks(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    return [new_id() for _ in ids]
 
 
 async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
@@ -178,7 +187,32 @@ async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
     if not ids:
         return
     rows = await raw.fetch(writer.conn, TOUCH, {
-        "tenant": writer.tenant_id, "ids": ids, "mark_ids": [new_id() for _ in ids]})
+        "t": writer.tenant_id, "ids": ids, "mark_ids": _marks(ids)})
+    await _recompute_synchronous(writer, rows)
+
+
+async def touched_later(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
+    """`touched`, sent with the transaction's other deferred writes in one statement
+    before COMMIT (`Writer.later`), the non-partner accounts then recomputed: for a write
+    that reads neither these accounts' metrics nor their marks after this call."""
+    ids = sorted(set(account_ids))
+    later = writer.later
+    if later.result is not None:  # another part reads its rows back: not deferred
+        await touched(writer, ids)
+        return
+    writer.accounts.update(ids)
+    if not ids:
+        return
+    n = later.name("")
+    ctes, select = _touch(n)
+
+    async def then(rows: list[raw.Row]) -> None:
+        await _recompute_synchronous(writer, rows)
+
+    later.add(ctes, {f"ids{n}": ids, f"mark_ids{n}": _marks(ids)}, result=select, then=then)
+
+
+async def _recompute_synchronous(writer: Writer, rows: list[raw.Row]) -> None:
     synchronous = [row["id"] for row in rows if not row["partner_account"]]
     if synchronous:
         # locked by TOUCH; recomputed in a new statement, whose snapshot includes every

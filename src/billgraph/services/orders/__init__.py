@@ -80,8 +80,10 @@ async def create_order(writer: Writer, order: OrderInput,
     """Apply the order's actions in this transaction; the order's row (as `find_order`
     reads it: the caller need not read it back). Starts no billing."""
     placed = await place_order(writer, order, limits)
-    await outbox.order_created(writer, placed.order_id, placed.applied)
-    await metrics.touched(writer, placed.touched)
+    # the events, the stale marks (or metrics locks) and the audit event go in one
+    # statement before COMMIT (Writer.later): nothing after this reads them
+    outbox.order_created(writer, placed.order_id, placed.applied)
+    await metrics.touched_later(writer, placed.touched)
     return placed.row
 
 
@@ -104,14 +106,14 @@ async def place_order(writer: Writer, order: OrderInput, limits: Limits = SYNC_L
     order_date = order.order_date or today()
     earliest = min([order_date] + [a.effective_date for s in order.subscriptions
                                    for a in s.actions if a.effective_date is not None])
-    found = await lookup.load(writer.conn, writer.tenant_id, order, earliest)
+    found = await lookup.load(writer.conn, writer.tenant_id, order, earliest,
+                              consume_numbers=consume_numbers)
     account_id = parse_uuid(order.account_id)
     if account_id is None or account_id not in found.accounts:
         raise NotFound("account", order.account_id, field="accountId")
     applied = OrderActions(order, found, order_date).apply()
     generated = frozenset(s.id for s in applied.subs if s.new and s.number is None)
-    row = await write_order(writer, number, order_date, account_id, applied,
-                            consume_numbers=consume_numbers)
+    row = await write_order(writer, number, order_date, account_id, applied, found)
     return Placed(row, row["id"], applied, applied.touched | {account_id}, generated)
 
 

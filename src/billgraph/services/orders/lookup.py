@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db import raw
+from billgraph.db.engine import on_citus
 from billgraph.db.raw import Row
 from billgraph.services import billing_terms
 from billgraph.services.billing import pricing
@@ -57,6 +58,8 @@ class Lookups:
     suspensions: dict[uuid.UUID, Row]  # their open suspensions, by subscription id
     plans_by_id: dict[uuid.UUID, Plan]
     plans_by_code: dict[str, Plan]
+    order_number: int | None = None  # generated, when the order names none
+    subscription_numbers: list[int] = field(default_factory=list)  # generated, ascending
 
 
 ACCOUNT_FIELDS = ("account_id", "subscription_owner_account_id", "invoice_owner_account_id",
@@ -71,11 +74,32 @@ PLAN_JOINS = ("FROM price_plans p "
               "LEFT JOIN products pr ON pr.tenant_id = c.tenant_id AND pr.id = c.product_id")
 PLANS = (f"SELECT {PLAN_COLUMNS} {PLAN_JOINS} WHERE p.tenant_id = :t AND p.id = ANY(:ids) "
          "ORDER BY p.id, c.position")
+# The generated numbers: kind O, the order's (when it names none); S, one per subscription
+# entry without a number; the value as text in `code`. A sequence's nextval is never
+# rolled back: an order that then fails leaves a gap, as a failed write always did. A
+# preview (rolled back) reads what the sequences would hand out next, taking none: the
+# next real order gets the very numbers the preview showed (unless another came first).
+_ORDER_NUMBER = {True: "nextval('order_number_seq')",
+                 False: "(SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END "
+                        "FROM order_number_seq)"}
+_SUBSCRIPTION_NUMBER = {True: "nextval('subscription_number_seq')",
+                        False: "(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 "
+                               "END FROM subscription_number_seq) + n"}
+
+
+def _numbers(consume: bool, before: str = "", after: str = "") -> str:
+    """The rows of the generated numbers, their other columns `before` and `after`."""
+    return (f"SELECT 'O' AS kind{before}, CAST({_ORDER_NUMBER[consume]} AS text) AS code{after}"
+            " WHERE :order\nUNION ALL\n"
+            f"SELECT 'S'{before}, CAST({_SUBSCRIPTION_NUMBER[consume]} AS text){after} "
+            "FROM generate_series(1, :subs) AS n")
+
+
 # One round trip for what every order reads: kind T, the tenant (its custom periods) with
 # the schemes named (none: one row, code null); A, the accounts named; P, the plans named
-# with their charges and products. Each branch casts its nulls: UNION resolves the
-# column types pairwise, from the left.
-FIRST = f"""SELECT 'T' AS kind, t.custom_periods, s.id, s.code, s.type, s.billing_cycle_day,
+# with their charges and products; then the numbers to generate. Each branch casts its
+# nulls: UNION resolves the column types pairwise, from the left.
+LOOKUPS = f"""SELECT 'T' AS kind, t.custom_periods, s.id, s.code, s.type, s.billing_cycle_day,
     s.concurrent_usage_based, NULL::text AS currency, NULL::text AS status,
     NULL::text AS charge_type, NULL::numeric AS price, NULL::text AS price_period,
     NULL::text AS pricing_model, NULL::jsonb AS tiers, NULL::int AS package_size,
@@ -89,8 +113,14 @@ SELECT 'A', NULL, id, NULL, NULL, NULL, NULL, currency, status, NULL, NULL, NULL
 UNION ALL
 SELECT 'P', NULL, p.id, p.code, NULL, NULL, NULL, p.currency, NULL, c.charge_type, c.price,
     c.price_period, c.pricing_model, c.tiers, c.package_size, pr.id, pr.code, c.position
-  {PLAN_JOINS} WHERE p.tenant_id = :t AND (p.id = ANY(:plans) OR p.code = ANY(:plan_codes))
-ORDER BY kind, id, position"""
+  {PLAN_JOINS} WHERE p.tenant_id = :t AND (p.id = ANY(:plans) OR p.code = ANY(:plan_codes))"""
+_NULLS = ", NULL" * 14
+FIRST = {consume: f"{LOOKUPS}\nUNION ALL\n{_numbers(consume, ', NULL, NULL', _NULLS)}"
+                  "\nORDER BY kind, id, position" for consume in (True, False)}
+# On a Citus coordinator the lookups go to a worker, which has no number sequences: there
+# the numbers are a statement of their own, run on the coordinator.
+FIRST_CITUS = f"{LOOKUPS}\nORDER BY kind, id, position"
+NUMBERS = {consume: _numbers(consume) for consume in (True, False)}
 
 
 def _plans(plans_by_id: dict[uuid.UUID, Plan], rows: Iterable[Row]) -> None:
@@ -109,11 +139,12 @@ def _ids(values: set[str | None]) -> list[uuid.UUID]:
 
 
 async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
-               earliest: date) -> Lookups:
+               earliest: date, *, consume_numbers: bool = True) -> Lookups:
     """Batched reads: schemes + tenant, accounts, subscriptions (locked), their open items
-    and suspensions, plans with charges and products, users. `earliest` is the earliest
-    effective date of the order: items that ended before it cannot change (they are read
-    only when an action names them, to say so)."""
+    and suspensions, plans with charges and products, users, and the numbers to generate
+    (taken from their sequences, or with `consume_numbers=False` only peeked at).
+    `earliest` is the earliest effective date of the order: items that ended before it
+    cannot change (they are read only when an action names them, to say so)."""
     t = {"t": tenant_id}
     actions = [a for s in order.subscriptions for a in s.actions]
     terms = [a.billing_terms for a in actions if a.billing_terms is not None]
@@ -124,10 +155,19 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
 
     plan_ids = _ids({bt.price_plan.id for bt in terms})
     plan_codes = sorted({bt.price_plan.code for bt in terms if bt.price_plan.code is not None})
-    # the tenant with its schemes, the accounts and the plans named: one statement
-    rows = await raw.fetch(conn, FIRST, {**t, "codes": scheme_codes,
-                                         "accounts": _ids(account_ids), "plans": plan_ids,
-                                         "plan_codes": plan_codes})
+    # the tenant with its schemes, the accounts and the plans named, the numbers to
+    # generate: one statement
+    numbering = {"order": order.order_number is None,
+                 "subs": sum(1 for s in order.subscriptions if s.subscription_number is None)}
+    lookups = {**t, "codes": scheme_codes, "accounts": _ids(account_ids), "plans": plan_ids,
+               "plan_codes": plan_codes}
+    if on_citus(conn):
+        rows = await raw.fetch(conn, FIRST_CITUS, lookups)
+        numbered = await raw.fetch(conn, NUMBERS[consume_numbers], numbering)
+    else:
+        rows = await raw.fetch(conn, FIRST[consume_numbers], {**lookups, **numbering})
+        numbered = [r for r in rows if r["kind"] in ("O", "S")]
+    generated = [r for r in numbered if r["kind"] == "O"]
     tenant = [r for r in rows if r["kind"] == "T"]
     schemes = {r["code"]: r for r in tenant if r["code"] is not None}
     custom = custom_periods(tenant[0]["custom_periods"])
@@ -180,4 +220,6 @@ async def load(conn: AsyncConnection, tenant_id: uuid.UUID, order: OrderInput,
         refs=billing_terms.Refs(schemes, users_by_id, users_by_name, custom),
         accounts=accounts, subscriptions=subscriptions, items=items, suspensions=suspensions,
         plans_by_id=plans_by_id, plans_by_code={p.code: p for p in plans_by_id.values()},
+        order_number=int(generated[0]["code"]) if generated else None,
+        subscription_numbers=sorted(int(r["code"]) for r in numbered if r["kind"] == "S"),
     )

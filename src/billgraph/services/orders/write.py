@@ -1,11 +1,9 @@
-"""Writing an applied order: two statements, whatever the number of rows and tables."""
+"""Writing an applied order: one statement, whatever the number of rows and tables."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db import clock, raw
 from billgraph.db.raw import Row
@@ -16,6 +14,7 @@ from billgraph.services.errors import Conflict
 from billgraph.services.numbers import document_number
 
 from .actions import Applied, Sub
+from .lookup import Lookups
 
 SUBSCRIPTION_COLUMNS = [
     ("id", "uuid"), ("subscription_number", "text"), ("owner_account_id", "uuid"),
@@ -42,35 +41,6 @@ SUSPENSION_COLUMNS = [("id", "uuid"), ("subscription_id", "uuid"), ("suspend_dat
                       ("resume_date", "date")]
 ACTION_COLUMNS = [("id", "uuid"), ("order_id", "uuid"), ("subscription_id", "uuid"),
                   ("position", "int"), ("type", "text"), ("effective_date", "date")]
-
-
-NUMBERS = """
-SELECT CASE WHEN :order THEN nextval('order_number_seq') END AS order_number,
-       ARRAY(SELECT nextval('subscription_number_seq') FROM generate_series(1, :subs))
-           AS subscription_numbers"""
-
-
-# What NUMBERS would hand out next, without taking it (nextval is never rolled back): an
-# order preview writes its rows with these numbers and rolls them back, so the next real
-# order gets the very numbers the preview showed (unless another order came first).
-PEEK = """
-SELECT CASE WHEN :order THEN (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value
-                                     END FROM order_number_seq) END AS order_number,
-       ARRAY(SELECT (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
-                     FROM subscription_number_seq) + n FROM generate_series(1, :subs) AS n)
-           AS subscription_numbers"""
-
-
-async def _numbers(conn: AsyncConnection, order: bool, subs: int, *,
-                   consume: bool = True) -> tuple[str | None, list[str]]:
-    """A generated order number (when `order`) and `subs` subscription numbers: one
-    statement, from sequences (never a lock); with `consume=False` the numbers the
-    sequences would give next, none taken."""
-    if not order and not subs:
-        return None, []
-    row = await raw.one(conn, NUMBERS if consume else PEEK, {"order": order, "subs": subs})
-    return (document_number("O", row["order_number"]) if order else None,
-            [document_number("S", value) for value in sorted(row["subscription_numbers"])])
 
 
 def _subscription_row(sub: Sub) -> tuple[object, ...]:
@@ -125,21 +95,21 @@ class _Statement:
 
 
 async def write_order(writer: Writer, order_number: str | None, order_date: date,
-                      account_id: uuid.UUID, applied: Applied, *,
-                      consume_numbers: bool = True) -> Row:
-    """Insert the order and everything its actions do (two statements: the generated
-    numbers, then all the rows); the order's row as inserted (its columns as
-    `find_order` reads them). `consume_numbers=False` (an order preview, rolled back)
-    numbers it without advancing the number sequences."""
+                      account_id: uuid.UUID, applied: Applied, numbers: Lookups) -> Row:
+    """Insert the order and everything its actions do (one statement); the order's row as
+    inserted (its columns as `find_order` reads them). The order (when `order_number` is
+    None) and its new subscriptions without a number take the numbers read with the
+    lookups (`numbers`), in order."""
     conn, tenant_id = writer.conn, writer.tenant_id
     new_subs = [s for s in applied.subs if s.new]
     unnumbered = [s for s in new_subs if s.number is None]
-    generated, sub_numbers = await _numbers(conn, order_number is None, len(unnumbered),
-                                            consume=consume_numbers)
-    number = order_number or generated
-    assert number is not None
-    for sub, sub_number in zip(unnumbered, sub_numbers, strict=True):
-        sub.number = sub_number
+    number = order_number
+    if number is None:
+        assert numbers.order_number is not None
+        number = document_number("O", numbers.order_number)
+    assert len(unnumbered) <= len(numbers.subscription_numbers)
+    for sub, value in zip(unnumbered, numbers.subscription_numbers, strict=False):
+        sub.number = document_number("S", value)
     order_id = new_id()
 
     out = _Statement(tenant_id)

@@ -106,7 +106,9 @@ class Group:
     extras: Sequence[Mapping[str, Any]] | None = None
 
 
-def _part(n: int, group: Group, params: dict[str, Any]) -> str:
+def _part(n: str, group: Group, params: dict[str, Any], now: str = "now") -> str:
+    """The CTEs of one group's events and deliveries, their names and parameters ending in
+    `n` (`:t` is the tenant, the parameter `now` the time)."""
     source = SOURCES[group.type]
     extras = (["{}"] * len(group.ids) if not group.extras
               else [json.dumps(e, default=str) for e in group.extras])
@@ -119,7 +121,7 @@ sub{n} AS MATERIALIZED (
 ev{n} AS (
     INSERT INTO webhook_events (tenant_id, id, type, data, created_at)
     SELECT CAST(:t AS uuid), u.event_id, CAST(:type{n} AS text),
-           {source.data} || u.extra, CAST(:now AS timestamptz)
+           {source.data} || u.extra, CAST(:{now} AS timestamptz)
     FROM unnest(CAST(:ids{n} AS uuid[]), CAST(:events{n} AS uuid[]),
                 CAST(:extras{n} AS jsonb[])) AS u(source_id, event_id, extra)
     JOIN {source.table} d ON d.tenant_id = CAST(:t AS uuid) AND d.{source.key} = u.source_id
@@ -129,8 +131,8 @@ del{n} AS (
     INSERT INTO webhook_deliveries (tenant_id, id, event_id, endpoint_id, status, attempts,
                                     retry_step, next_attempt_at, created_at)
     SELECT CAST(:t AS uuid), {DELIVERY_ID.replace("sub.", f"sub{n}.").replace("ev.", f"ev{n}.")},
-           ev{n}.id, sub{n}.id, 'PENDING', 0, 0, CAST(:now AS timestamptz),
-           CAST(:now AS timestamptz)
+           ev{n}.id, sub{n}.id, 'PENDING', 0, 0, CAST(:{now} AS timestamptz),
+           CAST(:{now} AS timestamptz)
     FROM ev{n} CROSS JOIN sub{n})"""
 
 
@@ -141,8 +143,22 @@ async def record_groups(conn: AsyncConnection, tenant_id: uuid.UUID,
     if not groups:
         return
     params: dict[str, Any] = {"t": tenant_id, "now": datetime.now(UTC)}
-    parts = [_part(n, g, params) for n, g in enumerate(groups)]
+    parts = [_part(str(n), g, params) for n, g in enumerate(groups)]
     await raw.fetch(conn, f"WITH {','.join(parts)} SELECT 1", params)
+
+
+def defer_groups(writer: Writer, groups: Sequence[Group]) -> None:
+    """`record_groups`, sent at the end of the writer's transaction with its other
+    deferred writes (`Writer.later`): the events read the rows the transaction wrote by
+    then, which include every row written before this call."""
+    groups = [g for g in groups if g.ids]
+    if not groups:
+        return
+    later = writer.later
+    now = later.name("now")
+    params: dict[str, Any] = {now: datetime.now(UTC)}
+    parts = [_part(later.name(""), g, params, now) for g in groups]
+    later.add(parts, params)
 
 
 async def record(writer: Writer, type: str, ids: Sequence[uuid.UUID],
@@ -151,10 +167,11 @@ async def record(writer: Writer, type: str, ids: Sequence[uuid.UUID],
     await record_groups(writer.conn, writer.tenant_id, [Group(type, ids, extras)])
 
 
-async def order_created(writer: Writer, order_id: uuid.UUID, applied: Applied) -> None:
-    """An order's events: ORDER_CREATED, SUBSCRIPTION_CREATED, SUBSCRIPTION_CANCELLED."""
+def order_created(writer: Writer, order_id: uuid.UUID, applied: Applied) -> None:
+    """An order's events: ORDER_CREATED, SUBSCRIPTION_CREATED, SUBSCRIPTION_CANCELLED
+    (deferred to the end of the transaction)."""
     cancelled = [a.subscription.id for a in applied.actions if a.type == "CANCEL_SUBSCRIPTION"]
-    await record_groups(writer.conn, writer.tenant_id, [
+    defer_groups(writer, [
         Group("ORDER_CREATED", [order_id]),
         Group("SUBSCRIPTION_CREATED", [s.id for s in applied.subs if s.new]),
         Group("SUBSCRIPTION_CANCELLED", sorted(set(cancelled))),
