@@ -83,8 +83,12 @@ def create_app(settings: Settings) -> Starlette:
         # read resolves ~8,000 fields). At the default thresholds (700, 10, 10) a collection
         # ran every few hundred allocations and kept traversing the live objects of the
         # requests in flight: it doubled the CPU of concurrent reads. Young objects are
-        # collected every 50,000 allocations instead.
-        gc.set_threshold(50_000, 20, 10)
+        # collected every 50,000 allocations instead. The middle generation is collected
+        # every 2nd young collection: at 20, the objects of the requests in flight piled up
+        # there (~1M under 32 concurrent 100-subscription reads) and one collection of it
+        # stopped the process for up to 0.7 s — `{ __typename }`'s p99 was 540-630 ms
+        # right after such reads, 60-120 ms at 2 (bench/RESULTS.md, issue 13 session 8).
+        gc.set_threshold(50_000, 2, 10)
         await state.events.start()
         workers = Workers(state, bootstrap.daemons())
         if settings.run_workers:
