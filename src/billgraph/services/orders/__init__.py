@@ -80,10 +80,12 @@ async def create_order(writer: Writer, order: OrderInput,
     """Apply the order's actions in this transaction; the order's row (as `find_order`
     reads it: the caller need not read it back). Starts no billing."""
     placed = await place_order(writer, order, limits)
-    # the events, the stale marks (or metrics locks) and the audit event go in one
-    # statement before COMMIT (Writer.later): nothing after this reads them
-    outbox.order_created(writer, placed.order_id, placed.applied)
+    # the stale marks (or metrics locks), the events and the audit event go in one
+    # statement before COMMIT (Writer.later): nothing after this reads them. The locks
+    # come first: pg_stat_activity shows a statement's first 1 kB, so a write waiting
+    # for a metrics lock shows as one.
     await metrics.touched_later(writer, placed.touched)
+    outbox.order_created(writer, placed.order_id, placed.applied)
     return placed.row
 
 
