@@ -93,6 +93,10 @@ class Settings(BaseSettings):
         description="Webhooks: a claimed delivery is its process's for this long; a process "
                     "killed mid-send leaves it to be sent again after it. A send starts "
                     "within a third of it and its deadline is min(10 s, a third of it).")
+    webhook_max_in_flight: int = Field(
+        default=128, ge=1,
+        description="Webhooks: at most this many sends at once per process (the rest wait "
+                    "for the next claim, by this process or another).")
     webhook_allow_http: bool = Field(
         default=False, description="Webhooks: accept http:// endpoint URLs on any host (by "
                                    "default only https://, and http:// for loopback hosts).")

@@ -4,7 +4,7 @@ Each pass finds the tenants with due deliveries (a plain SELECT), then claims a
 batch per tenant (`deliveries.claim`: SKIP LOCKED and a lease of
 `webhook_lease_seconds`, so processes sharing the database never take the same
 delivery) and sends the batch concurrently in a task of its own while the loop
-claims more, up to MAX_IN_FLIGHT sends at once.
+claims more, up to `webhook_max_in_flight` sends at once.
 A send is one POST with a 10 s deadline for the whole exchange, redirects not
 followed, at most 1 KiB of the answer kept. A batch's results are settled in one
 transaction. A send starts within the first third of its lease and ends (deadline)
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT = 10.0  # seconds for the whole exchange (SPEC §14)
 KEEP_BYTES = 1024
 BATCH = 32
-MAX_IN_FLIGHT = 128
 CRASH_TRIES = RETRIES + 3  # claimed this often without a result (its senders died): FAILED
 
 
@@ -44,10 +43,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_client() -> httpx.AsyncClient:
+def make_client(max_in_flight: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=SEND_TIMEOUT, follow_redirects=False, trust_env=False,
-        limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=32))
+        limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=32))
 
 
 @dataclass(frozen=True)
@@ -153,10 +152,11 @@ async def claim_some(state: AppState, client: httpx.AsyncClient, capacity: int,
 
 async def webhook_deliverer(state: AppState, stopping: asyncio.Event) -> None:
     tasks: set[asyncio.Task[None]] = set()
-    async with make_client() as client:
+    most = state.settings.webhook_max_in_flight
+    async with make_client(most) as client:
         try:
             while not stopping.is_set():
-                capacity = MAX_IN_FLIGHT - sum(getattr(t, "size", 0) for t in tasks)
+                capacity = most - sum(getattr(t, "size", 0) for t in tasks)
                 claimed = await claim_some(state, client, capacity, tasks) if capacity > 0 else 0
                 if claimed and capacity - claimed > 0:
                     continue  # more may be due right away
