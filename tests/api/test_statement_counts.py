@@ -208,30 +208,37 @@ async def test_a_partner_order_sends_the_same_few_statements_for_1_and_5_subscri
 
     async with start_server(server.database_url, run_workers=False,
                             expose_sql_count=True) as live, live.new_tenant("orders") as client:
-
         await plan(client, "FLEET", ("TRACKER", "RECURRING", "12.00", "MONTHLY"),
                    ("SUPPORT", "RECURRING", "60.00", "QUARTERLY"))
         reseller = await account(client, "Reseller", partnerAccount=True)
         user = await account(client, "End user", partnerAccount=True)
-        await endpoint(client, "http://127.0.0.1:9/hook", "ORDER_CREATED", "SUBSCRIPTION_CREATED")
-        create = {"type": "CREATE_SUBSCRIPTION", "effectiveDate": "2026-01-01",
-                  "subscriptionOwnerAccountId": user, "invoiceOwnerAccountId": reseller,
-                  "billingTerms": {"pricePlan": {"code": "FLEET"}, "agreementDate": "2026-01-01",
-                                   "billingFrequency": "MONTHLY"},
-                  "items": [{"productCode": "TRACKER"}, {"productCode": "SUPPORT"}]}
-        expected = 4 if citus_mode(request.config) else 3
-        for subscriptions in (1, 5):
-            assert await statements(client, "mutation($input: CreateOrderInput!) { "
-                                    "createOrder(input: $input) { id orderNumber } }", {"input": {
-                "accountId": reseller, "orderDate": "2026-01-01",
-                "subscriptions": [{"actions": [create]}] * subscriptions}}) == expected
-        events = await client.gql("{ webhookDeliveries(first: 50) { totalCount } }")
-        assert events["webhookDeliveries"]["totalCount"] == 2 + 6  # 2 orders, 6 subscriptions
-        audit = await client.gql('{ auditEvents(filter: {operation: "createOrder"}, first: 5) '
-                                 "{ edges { node { outcome accountIds } } } }")
-        assert [e["node"]["outcome"] for e in audit["auditEvents"]["edges"]] == ["OK", "OK"]
-        assert all(set(e["node"]["accountIds"]) == {reseller, user}
-                   for e in audit["auditEvents"]["edges"])
-        marks = await client.gql("query($id: ID!) { account(id: $id) { metrics { stale } } }",
-                                 {"id": user})
-        assert marks["account"]["metrics"]["stale"] is True
+        hook, _ = await endpoint(client, "http://127.0.0.1:9/hook", "ORDER_CREATED",
+                                 "SUBSCRIPTION_CREATED")
+        try:
+            create = {"type": "CREATE_SUBSCRIPTION", "effectiveDate": "2026-01-01",
+                      "subscriptionOwnerAccountId": user, "invoiceOwnerAccountId": reseller,
+                      "billingTerms": {"pricePlan": {"code": "FLEET"},
+                                       "agreementDate": "2026-01-01",
+                                       "billingFrequency": "MONTHLY"},
+                      "items": [{"productCode": "TRACKER"}, {"productCode": "SUPPORT"}]}
+            expected = 4 if citus_mode(request.config) else 3
+            for subscriptions in (1, 5):
+                variables = {"input": {"accountId": reseller, "orderDate": "2026-01-01",
+                                       "subscriptions": [{"actions": [create]}] * subscriptions}}
+                assert await statements(client, "mutation($input: CreateOrderInput!) { "
+                                        "createOrder(input: $input) { id orderNumber } }",
+                                        variables) == expected
+            events = await client.gql("{ webhookDeliveries(first: 50) { totalCount } }")
+            assert events["webhookDeliveries"]["totalCount"] == 2 + 6  # 2 orders, 6 subscriptions
+            audit = await client.gql('{ auditEvents(filter: {operation: "createOrder"}, first: 5) '
+                                     "{ edges { node { outcome accountIds } } } }")
+            assert [e["node"]["outcome"] for e in audit["auditEvents"]["edges"]] == ["OK", "OK"]
+            assert all(set(e["node"]["accountIds"]) == {reseller, user}
+                       for e in audit["auditEvents"]["edges"])
+            marks = await client.gql("query($id: ID!) { account(id: $id) { metrics { stale } } }",
+                                     {"id": user})
+            assert marks["account"]["metrics"]["stale"] is True
+        finally:  # on the shared Citus database another test's delivery worker would
+            # take these deliveries to the unreachable URL (and count their failures)
+            await client.gql("mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
+                             {"id": hook})
