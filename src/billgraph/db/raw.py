@@ -122,7 +122,8 @@ Then = Callable[[list[Row]], Awaitable[None]]
 
 
 class Later:
-    """Writes a transaction defers to its end, sent there as ONE statement.
+    """Writes a transaction defers to its end, sent there as ONE statement (or, made
+    and sent at once, one statement of several parts).
 
     Each part is one or more data-modifying CTEs (INSERTs of rows nothing in the
     transaction reads back: webhook events, audit events, stale marks). A part takes its
@@ -138,9 +139,6 @@ class Later:
         self.result: str | None = None
         self.then: Then | None = None
         self._names = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.ctes)
 
     def name(self, stem: str) -> str:
         """A name no other part of this statement uses (for a CTE or a parameter)."""

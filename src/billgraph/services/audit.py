@@ -115,9 +115,9 @@ def plain(value: Any) -> Any:
 def defer_success(writer: Writer, record: AuditRecord, occurred_at: datetime) -> None:
     """Inside the mutation's transaction, after its work: the OK event, sent with the
     transaction's other deferred writes in one statement before COMMIT (`Writer.later`;
-    the caller sets `record.written` once it has committed). The
-    accounts are those it touched by then (an account `metrics.touched` defers is among
-    them, and so is any it recomputes)."""
+    the caller sets `record.written` once it has committed). The accounts are those it
+    touched by then (an account `metrics.touched_later` defers is among them, and so is
+    any it recomputes)."""
     accounts = record.accounts | writer.accounts | writer.recomputed
     later = writer.later
     sql, params = later.own(INSERT, _values(record, OK, occurred_at, accounts))

@@ -152,7 +152,7 @@ async def lock_and_recompute(
 # flag re-checked on the row's latest version), rather than the `acc` CTE: a CTE
 # referencing another one next to an INSERT is not routed to one shard by Citus.
 def _touch(n: str) -> tuple[list[str], str]:
-    """TOUCH's CTEs and its SELECT, their names and parameters ending in `n` (`:t` is the
+    """The touch's CTEs and its SELECT, their names and parameters ending in `n` (`:t` is the
     tenant, `:ids` the accounts, `:mark_ids` a new id per account)."""
     return [f"""acc{n} AS (
     SELECT id, partner_account FROM accounts
@@ -172,37 +172,13 @@ def _touch(n: str) -> tuple[list[str], str]:
         f"SELECT id, partner_account, (SELECT count(*) FROM locked{n}) AS locked FROM acc{n}")
 
 
-_CTES, _SELECT = _touch("")
-TOUCH = f"WITH {', '.join(_CTES)}\n{_SELECT}"
-
-
 def _marks(ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return [new_id() for _ in ids]
 
 
-async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
-    """Call at the end of a write that changed documents of these accounts."""
-    ids = sorted(set(account_ids))
-    writer.accounts.update(ids)
-    if not ids:
-        return
-    rows = await raw.fetch(writer.conn, TOUCH, {
-        "t": writer.tenant_id, "ids": ids, "mark_ids": _marks(ids)})
-    await _recompute_synchronous(writer, rows)
-
-
-async def touched_later(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
-    """`touched`, sent with the transaction's other deferred writes in one statement
-    before COMMIT (`Writer.later`), the non-partner accounts then recomputed: for a write
-    that reads neither these accounts' metrics nor their marks after this call."""
-    ids = sorted(set(account_ids))
-    later = writer.later
-    if later.result is not None:  # another part reads its rows back: not deferred
-        await touched(writer, ids)
-        return
-    writer.accounts.update(ids)
-    if not ids:
-        return
+def _add_touch(writer: Writer, later: raw.Later, ids: list[uuid.UUID]) -> None:
+    """The touch of `ids` as a part of `later`, whose rows then recompute the non-partner
+    accounts."""
     n = later.name("")
     ctes, select = _touch(n)
 
@@ -212,10 +188,33 @@ async def touched_later(writer: Writer, account_ids: Iterable[uuid.UUID]) -> Non
     later.add(ctes, {f"ids{n}": ids, f"mark_ids{n}": _marks(ids)}, result=select, then=then)
 
 
+async def touched(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
+    """Call at the end of a write that changed documents of these accounts."""
+    ids = sorted(set(account_ids))
+    writer.accounts.update(ids)
+    if ids:
+        statement = raw.Later(writer.tenant_id)  # sent at once, on its own
+        _add_touch(writer, statement, ids)
+        await statement.send(writer.conn)
+
+
+async def touched_later(writer: Writer, account_ids: Iterable[uuid.UUID]) -> None:
+    """`touched`, sent with the transaction's other deferred writes in one statement
+    before COMMIT (`Writer.later`), the non-partner accounts then recomputed: for a write
+    that reads neither these accounts' metrics nor their marks after this call."""
+    if writer.later.result is not None:  # another part reads its rows back: not deferred
+        await touched(writer, account_ids)
+        return
+    ids = sorted(set(account_ids))
+    writer.accounts.update(ids)
+    if ids:
+        _add_touch(writer, writer.later, ids)
+
+
 async def _recompute_synchronous(writer: Writer, rows: list[raw.Row]) -> None:
     synchronous = [row["id"] for row in rows if not row["partner_account"]]
     if synchronous:
-        # locked by TOUCH; recomputed in a new statement, whose snapshot includes every
+        # locked by the touch; recomputed in a new statement, whose snapshot includes every
         # write committed before the lock
         await recompute(writer.conn, writer.tenant_id, synchronous)
         writer.recomputed.update(synchronous)

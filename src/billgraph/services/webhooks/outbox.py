@@ -106,7 +106,7 @@ class Group:
     extras: Sequence[Mapping[str, Any]] | None = None
 
 
-def _part(n: str, group: Group, params: dict[str, Any], now: str = "now") -> str:
+def _part(n: str, group: Group, params: dict[str, Any], now: str) -> str:
     """The CTEs of one group's events and deliveries, their names and parameters ending in
     `n` (`:t` is the tenant, the parameter `now` the time)."""
     source = SOURCES[group.type]
@@ -136,29 +136,29 @@ del{n} AS (
     FROM ev{n} CROSS JOIN sub{n})"""
 
 
+def _add_groups(later: raw.Later, groups: Sequence[Group]) -> None:
+    """The events of `groups` and their deliveries as a part of `later`."""
+    groups = [g for g in groups if g.ids]
+    if groups:
+        now = later.name("now")
+        params: dict[str, Any] = {now: datetime.now(UTC)}
+        later.add([_part(later.name(""), g, params, now) for g in groups], params)
+
+
 async def record_groups(conn: AsyncConnection, tenant_id: uuid.UUID,
                         groups: Sequence[Group]) -> None:
-    """Append the events of `groups` and their deliveries: one statement."""
-    groups = [g for g in groups if g.ids]
-    if not groups:
-        return
-    params: dict[str, Any] = {"t": tenant_id, "now": datetime.now(UTC)}
-    parts = [_part(str(n), g, params) for n, g in enumerate(groups)]
-    await raw.fetch(conn, f"WITH {','.join(parts)} SELECT 1", params)
+    """Append the events of `groups` and their deliveries: one statement (none when no
+    group has rows)."""
+    statement = raw.Later(tenant_id)  # sent at once, on its own
+    _add_groups(statement, groups)
+    await statement.send(conn)
 
 
 def defer_groups(writer: Writer, groups: Sequence[Group]) -> None:
     """`record_groups`, sent at the end of the writer's transaction with its other
     deferred writes (`Writer.later`): the events read the rows the transaction wrote by
     then, which include every row written before this call."""
-    groups = [g for g in groups if g.ids]
-    if not groups:
-        return
-    later = writer.later
-    now = later.name("now")
-    params: dict[str, Any] = {now: datetime.now(UTC)}
-    parts = [_part(later.name(""), g, params, now) for g in groups]
-    later.add(parts, params)
+    _add_groups(writer.later, groups)
 
 
 async def record(writer: Writer, type: str, ids: Sequence[uuid.UUID],
