@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -101,14 +102,26 @@ def on_citus(conn: AsyncConnection) -> bool:
     return bool(conn.info.get(CITUS_KEY))
 
 
+async def numeric_as_text(driver: Any) -> None:
+    """Send and read `numeric` values of an asyncpg connection in PostgreSQL's text form:
+    `str(Decimal)` out, `Decimal(text)` in, exact either way (NaN and ±Infinity
+    included). asyncpg's binary numeric codec is the slow part of big writes: 10,000
+    Decimals in a numeric[] parameter cost it ~40 ms to encode against ~19 ms as text,
+    and reading them back ~1.6 x as long (bench/RESULTS.md, issue 13 session 9)."""
+    await driver.set_type_codec("numeric", schema="pg_catalog", encoder=str, decoder=Decimal,
+                                format="text")
+
+
 def placed(engine: AsyncEngine, generic_plans: bool) -> None:
     """Record on each new connection whether its database is a Citus coordinator, and
     open it with plan_cache_mode=force_generic_plan (`generic_plans`) unless it is one
-    (statements outside any transaction, so the setting lasts for the session)."""
+    (statements outside any transaction, so the setting lasts for the session); its
+    numerics travel as text (`numeric_as_text`)."""
 
     @event.listens_for(engine.sync_engine.pool, "connect")
     def _placed(dbapi_connection: Any, record: Any) -> None:
         driver = dbapi_connection.driver_connection
+        await_(numeric_as_text(driver))
         citus = bool(await_(driver.fetchval(CITUS)))
         record.info[CITUS_KEY] = citus
         if generic_plans and not citus:

@@ -1,0 +1,73 @@
+"""Values on the wire (db/engine.numeric_as_text, db/raw.array_text), against real
+PostgreSQL: numerics travel as text and come back exactly, through SQLAlchemy and the
+raw path alike; numbers and dates sent as one array literal arrive as the same values."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billgraph.db import raw
+from billgraph.db.engine import make_engine
+
+EXACT = [Decimal("10.00"), Decimal("-0.001"), Decimal("1E+2"), Decimal("0"), Decimal("-0"),
+         Decimal("123456789012345678901234567890.123456789"), Decimal("0.00000000000001")]
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def test_numerics_come_back_exactly_with_their_scale(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        for value in EXACT:
+            through_sqlalchemy = (await conn.execute(
+                text("SELECT CAST(:v AS numeric) AS v, CAST(:v AS numeric)::text AS shown"),
+                {"v": value})).one()
+            (through_raw,) = await raw.fetch(conn, "SELECT CAST(:v AS numeric) AS v",
+                                             {"v": value})
+            assert through_sqlalchemy.v == value and through_raw["v"] == value
+            shown = Decimal(through_sqlalchemy.shown)  # as PostgreSQL prints it: its scale
+            assert through_raw["v"].as_tuple() == shown.as_tuple()
+            assert through_sqlalchemy.v.as_tuple() == shown.as_tuple()
+        (row,) = await raw.fetch(conn, "SELECT 10.50::numeric(12, 2) AS a, 3::numeric AS b, "
+                                       "'NaN'::numeric AS c, CAST(:ints AS numeric[]) AS d",
+                                 {"ints": [1, Decimal("2.5")]})
+        assert (str(row["a"]), str(row["b"]), row["c"].is_nan()) == ("10.50", "3", True)
+        assert row["d"] == [Decimal(1), Decimal("2.5")]
+        assert isinstance(row["a"], Decimal)
+
+
+async def test_array_text_arrives_as_the_same_values(engine: AsyncEngine) -> None:
+    days = [date(2026, 1, 31), date(2024, 2, 29)]
+    async with engine.connect() as conn:
+        (row,) = await raw.fetch(conn, (
+            "SELECT CAST(CAST(:n AS text) AS numeric[]) AS n, "
+            "CAST(CAST(:d AS text) AS date[]) AS d, CAST(CAST(:i AS text) AS integer[]) AS i, "
+            "CAST(CAST(:e AS text) AS numeric[]) AS e"),
+            {"n": raw.array_text(EXACT), "d": raw.array_text(days),
+             "i": raw.array_text([0, -7, 2**31 - 1]), "e": raw.array_text([])})
+    assert row["n"] == EXACT and [str(v) for v in row["n"]][:3] == ["10.00", "-0.001", "100"]
+    assert row["d"] == days and row["i"] == [0, -7, 2**31 - 1] and row["e"] == []
+
+
+def test_array_text_refuses_none() -> None:
+    with pytest.raises(TypeError, match="None"):
+        raw.array_text([Decimal(1), None])
+
+
+async def test_numerics_are_sent_as_text(engine: AsyncEngine) -> None:
+    # asyncpg's binary codec refuses a str for a numeric; the text codec sends str(value)
+    async with engine.connect() as conn:
+        (row,) = await raw.fetch(conn, "SELECT CAST(:v AS numeric) AS v", {"v": "2.50"})
+    assert row["v"] == Decimal("2.50")
