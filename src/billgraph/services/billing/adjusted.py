@@ -30,11 +30,13 @@ from typing import Any
 from billgraph.services.billing import adjustments as adj
 from billgraph.services.billing.charges import Charge, Terms
 from billgraph.services.billing.periods import CustomPeriods, ServicePeriod
+from billgraph.services.billing.values import quick_init
 from billgraph.services.money import round_exact, round_money
 
 ONE_DAY = timedelta(days=1)
 
 
+@quick_init
 @dataclass(frozen=True)
 class BilledAdjustment:
     """What the ledger holds for one (item, period) on invoices not canceled."""
@@ -64,6 +66,7 @@ def _no_discount(currency: str) -> Decimal:
     return round_exact(0, currency)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Line:
     """An invoice line: the charge, the part of it discounts took off, its taxes."""
@@ -119,6 +122,7 @@ def adjust(charges: Sequence[Charge], *, owner: uuid.UUID, facts: AdjustmentFact
     fresh: dict[uuid.UUID, list[adj.PeriodLine]] = defaultdict(list)
     done: dict[tuple[uuid.UUID, date], Line] = {}
     no_discount = _no_discount(currency)  # as line_discounts gives a line without one
+    first_discount = round_money(no_discount, currency)  # (nothing billed before)
     for charge in charges:
         key = (charge.item_id, charge.period_start)
         billed = facts.billed.get(key)
@@ -132,6 +136,9 @@ def adjust(charges: Sequence[Charge], *, owner: uuid.UUID, facts: AdjustmentFact
             continue
         if not facts.discounts.get(charge.subscription_id):
             # no discount applies: the line below with every discount amount zero
+            if billed is None and not rates:  # most lines: a period billed first, untaxed
+                done[key] = Line(charge, currency, first_discount)
+                continue
             before = billed.discount if billed is not None else Decimal(0)
             taxes = adj.line_taxes(charge.amount - no_discount, code, rates, currency)
             done[key] = Line(charge, currency, round_money(no_discount - before, currency),

@@ -33,6 +33,7 @@ from typing import Any
 
 from billgraph.services.billing import periods
 from billgraph.services.billing.periods import CustomPeriods, ServicePeriod
+from billgraph.services.billing.values import quick_init
 from billgraph.services.money import minor_unit, round_exact
 
 __all__ = [
@@ -76,6 +77,7 @@ class SubscriptionDiscount:
         return periods.clip(span, self.start, None if self.end is None else self.end + ONE_DAY)
 
 
+@quick_init
 @dataclass(frozen=True)
 class PeriodLine:
     """A line to discount: its key (the caller's), product, amount, service days and the
@@ -181,6 +183,7 @@ class TaxProfile:
     exempt: bool = False
 
 
+@quick_init
 @dataclass(frozen=True)
 class LineTax:
     rate_id: Hashable

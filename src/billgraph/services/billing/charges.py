@@ -55,7 +55,8 @@ from functools import lru_cache
 from billgraph.services.billing import metering, periods, pricing
 from billgraph.services.billing.metering import UsageDay
 from billgraph.services.billing.periods import CustomPeriods, ServicePeriod
-from billgraph.services.billing.pricing import Pricing
+from billgraph.services.billing.pricing import Pricing, PricingModel
+from billgraph.services.billing.values import quick_init
 from billgraph.services.money import round_exact
 
 __all__ = [
@@ -94,6 +95,7 @@ class ConcurrentUsage:
     installed_items: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Terms:
     """A subscription's billing terms and history, as the bill run needs them.
@@ -128,6 +130,7 @@ class Terms:
         return max((u[1] for u in self.usage[lo:hi]), default=0)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Item:
     """A subscription item: ``end_date`` is exclusive (None: open-ended).
@@ -153,7 +156,13 @@ class Item:
     def model(self) -> Pricing:
         return self.pricing if self.pricing is not None else Pricing(price=self.price)
 
+    @property
+    def model_name(self) -> PricingModel:
+        """`model`'s name, without making a Pricing (one per invoice line)."""
+        return self.pricing.model if self.pricing is not None else PricingModel.PER_UNIT
 
+
+@quick_init
 @dataclass(frozen=True)
 class Billed:
     """What the ledger holds for one (item, period): the sum billed on invoices
@@ -163,6 +172,7 @@ class Billed:
     revision: int
 
 
+@quick_init
 @dataclass(frozen=True)
 class Charge:
     """One invoice line and its ledger entry (``period_start``, ``revision``)."""
@@ -204,6 +214,7 @@ def _description(item: Item, terms: Terms, kind: str) -> str:
     return f"{kind}: {text}" if kind else text
 
 
+@quick_init
 @dataclass(frozen=True)
 class _Piece:
     """A charge without the item it belongs to: what the same billing inputs give any item
@@ -243,7 +254,7 @@ def _stamp(item: Item, terms: Terms, piece: _Piece) -> Charge:
         service_start=piece.service_start, service_end=piece.service_end,
         quantity=piece.quantity, unit_price=piece.unit_price, amount=piece.amount,
         description=_description(item, terms, piece.kind), charge_type=item.charge_type,
-        pricing_model=item.model.model)
+        pricing_model=item.model_name)
 
 
 def _charge(item: Item, terms: Terms, billed: Mapping[date, Billed], key: date,

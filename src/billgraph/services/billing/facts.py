@@ -142,9 +142,8 @@ async def invoice_owners(conn: AsyncConnection, tenant_id: uuid.UUID, *,
     return [(r.id, r.currency) for r in rows]
 
 
-def terms_of(row: Any, history: dict[str, list[Any]] | None = None) -> Terms:
+def terms_of(row: Any, history: History | None = None) -> Terms:
     """A subscription row (SUBSCRIPTIONS' columns, by name) and its history as ``Terms``."""
-    history = history or NO_HISTORY
     concurrent = None
     if row["cu_billing_method"] is not None or row["cu_concurrent_usage"] is not None:
         concurrent = ConcurrentUsage(
@@ -152,18 +151,21 @@ def terms_of(row: Any, history: dict[str, list[Any]] | None = None) -> Terms:
             concurrent_usage=row["cu_concurrent_usage"] or 0,
             rate_percentage=row["cu_rate_percentage"],
             installed_items=row["cu_installed_items"])
+    owners, suspensions, usage = history if history is not None else ((), (), ())
     return Terms(
         subscription_id=row["id"], subscription_number=row["subscription_number"],
         invoice_owner_id=row["invoice_owner_account_id"], cycle_day=row["billing_cycle_day"],
         billing_frequency=row["billing_frequency"], one_time=row["scheme_type"] == "ONE_TIME",
         start_date=row["start_date"],
         concurrent=concurrent,
-        owners=tuple((h["day"], h["account_id"]) for h in history["owner"]),
-        suspensions=tuple((h["day"], h["until"]) for h in history["suspension"]),
-        usage=tuple((h["day"], h["usage"]) for h in history["usage"]))
+        owners=tuple(owners), suspensions=tuple(suspensions), usage=tuple(usage))
 
 
-NO_HISTORY: dict[str, list[Any]] = {"owner": [], "suspension": [], "usage": []}
+# A subscription's history in HISTORY's order: (day, invoice owner) changes,
+# (suspend, resume) suspensions, (day, concurrent usage) reports.
+History = tuple[list[tuple[date, Any]], list[tuple[date, Any]], list[tuple[date, Any]]]
+_KIND = {"owner": 0, "suspension": 1, "usage": 2}
+_SECOND = {"owner": "account_id", "suspension": "until", "usage": "usage"}
 
 
 async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
@@ -183,22 +185,27 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
         conn, PRODUCTS, {"t": tenant_id, "ids": list({r["product_id"] for r in rows})})}
     usage_subs = [s for s, r in subs.items()
                   if r["cu_billing_method"] == "BASED_ON_ACTUAL_CAPACITY"]
-    history: dict[uuid.UUID, dict[str, list[Any]]] = defaultdict(
-        lambda: {kind: [] for kind in NO_HISTORY})
+    history: dict[uuid.UUID, History] = {}
     for h in await raw.fetch(conn, HISTORY, {"t": tenant_id, "subs": list(subs),
                                              "usage_subs": usage_subs}):
-        history[h["subscription_id"]][h["kind"]].append(h)
+        kind = h["kind"]
+        sub_history = history.get(h["subscription_id"])
+        if sub_history is None:
+            sub_history = history[h["subscription_id"]] = ([], [], [])
+        sub_history[_KIND[kind]].append((h["day"], h[_SECOND[kind]]))
+    number: dict[uuid.UUID, str] = {}
+    plan_of: dict[uuid.UUID, uuid.UUID] = {}
     for sub_id, row in subs.items():
         facts.terms[sub_id] = terms_of(row, history.get(sub_id))
         facts.plan_currency[sub_id] = row["plan_currency"]
-    number = {sub_id: row["subscription_number"] for sub_id, row in subs.items()}
+        number[sub_id] = row["subscription_number"]
+        plan_of[sub_id] = row["price_plan_id"]
     code = {product_id: p["code"] for product_id, p in products.items()}
     rows.sort(key=lambda r: (number[r["subscription_id"]], r["start_date"],
                              code[r["product_id"]], r["id"]))
-    charges = await plan_charges(conn, tenant_id, {r["price_plan_id"] for r in subs.values()})
+    charges = await plan_charges(conn, tenant_id, set(plan_of.values()))
     usage = await usage_days(conn, tenant_id,
                              [r["id"] for r in rows if r["charge_type"] == "USAGE"])
-    plan_of = {sub_id: row["price_plan_id"] for sub_id, row in subs.items()}
     names = {product_id: p["name"] for product_id, p in products.items()}
     facts.items = [
         item_of(r, names[r["product_id"]],

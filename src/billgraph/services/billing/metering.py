@@ -21,6 +21,8 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from billgraph.services.billing.values import quick_init
+
 __all__ = ["UsageAggregation", "UsageDay", "aggregate", "days_within"]
 
 
@@ -30,6 +32,7 @@ class UsageAggregation(StrEnum):
     LAST = "LAST"
 
 
+@quick_init
 @dataclass(frozen=True)
 class UsageDay:
     """The records of one item on one UTC day."""

@@ -133,7 +133,7 @@ _DAY = PeriodUnit.DAY
 _WEEK = PeriodUnit.WEEK
 _MONTH = PeriodUnit.MONTH
 
-_FREQUENCY_LENGTHS: dict[Frequency, PeriodLength] = {
+_FREQUENCY_LENGTHS: dict[str, PeriodLength] = {  # by Frequency (a StrEnum: its name too)
     Frequency.DAILY: PeriodLength(_DAY, 1),
     Frequency.WEEKLY: PeriodLength(_WEEK, 1),
     Frequency.MONTHLY: PeriodLength(_MONTH, 1),
@@ -166,9 +166,10 @@ def period_length(frequency: Frequency | str, custom: CustomPeriods) -> PeriodLe
     CUSTOMn comes from the tenant's ``custom`` definitions
     (``UndefinedCustomPeriod`` if missing); an unknown name is a ``ValueError``.
     """
-    freq = Frequency(frequency)
-    fixed = _FREQUENCY_LENGTHS.get(freq)
-    return fixed if fixed is not None else _custom(freq.value, custom)
+    fixed = _FREQUENCY_LENGTHS.get(frequency)
+    if fixed is not None:
+        return fixed
+    return _custom(Frequency(frequency).value, custom)
 
 
 def binding_length(period: BindingPeriod | str, custom: CustomPeriods) -> PeriodLength:

@@ -33,6 +33,8 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
+from billgraph.services.billing.values import quick_init
+
 __all__ = [
     "Pricing",
     "PricingError",
@@ -77,6 +79,7 @@ class Tier:
     flat_fee: Decimal = Decimal(0)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Pricing:
     """A charge's pricing model and its parameters (``price`` is unused by TIERED and
