@@ -1,5 +1,5 @@
-"""Bill runs through the API (billRun, then billRun(id) polled until COMPLETED), run by
-the server's own job runner:
+"""Bill runs through the API (billRun, its row watched until COMPLETED, then billRun(id)
+for its final state), run by the server's own job runner:
 
 (a) one reseller invoice owner with 10,000 end-user subscriptions (one invoice, 10,000
     lines);
@@ -22,6 +22,8 @@ import re
 import time
 import uuid
 from decimal import Decimal
+
+import asyncpg
 
 from billgraph.models import new_id
 
@@ -133,15 +135,24 @@ async def bill(bench: Bench, client: Client, tenant_id: uuid.UUID, target: dt.da
     """Run a bill run through the API: the seconds from the mutation to COMPLETED as the
     client sees them, the seconds the run itself took (started → finished), its final
     state and its lines."""
-    started = time.perf_counter()
-    run = (await client.gql(BILL_RUN, {"input": {"targetDate": target.isoformat()}}))["billRun"]
-    state: dict[str, object] = {}
-    while time.perf_counter() - started < 900:
-        state = (await client.gql(PROGRESS, {"id": run["id"]}))["billRun"]
-        if state["status"] in ("COMPLETED", "FAILED"):
-            break
-        await asyncio.sleep(0.1)
-    took = time.perf_counter() - started
+    watcher = await asyncpg.connect(bench.dsn)
+    try:
+        started = time.perf_counter()
+        run = (await client.gql(BILL_RUN, {"input": {"targetDate": target.isoformat()}})
+               )["billRun"]
+        # The run's status straight from its row every 10 ms: a client polling the API
+        # would add its own interval (and its queries' CPU on the server) to the figure.
+        while time.perf_counter() - started < 900:
+            status = await watcher.fetchval(
+                "SELECT status FROM bill_runs WHERE tenant_id = $1 AND id = $2", tenant_id,
+                uuid.UUID(run["id"]))
+            if status in ("COMPLETED", "FAILED"):
+                break
+            await asyncio.sleep(0.01)
+        took = time.perf_counter() - started
+    finally:
+        await watcher.close()
+    state: dict[str, object] = (await client.gql(PROGRESS, {"id": run["id"]}))["billRun"]
     (row,) = await bench.sql(
         "SELECT extract(epoch FROM r.finished_at - r.started_at) AS own, "
         "(SELECT count(*) FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id "
