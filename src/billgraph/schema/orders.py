@@ -14,6 +14,7 @@ from billgraph.context import Info
 
 from .accounts import load_account
 from .enums import BillingFrequency, BindingPeriod, ConcurrentUsageBillingMethod, OrderActionType
+from .input_plans import planned
 from .subscriptions import Subscription
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ class OrderSubscriptionInput:
     actions: list[OrderActionInput] = strawberry.field(description="Applied in order.")
 
 
+@planned  # converted by a plan made once (input_plans.py): the hot mutation's input
 @strawberry.input(description=(
     "An order: at most 50 subscriptions and 50 actions in all (createOrderAsync: 300)."))
 class CreateOrderInput:
