@@ -132,3 +132,31 @@ def test_only_for_input_types_without_their_own_hook() -> None:
         planned(Hooked)
     with pytest.raises(TypeError):
         planned(Query)
+
+
+@strawberry.input
+class Node:
+    label: str
+    children: list[Node] | None = None
+
+
+@planned
+@strawberry.input
+class Tree:
+    root: Node
+
+
+@strawberry.type
+class TreeQuery:
+    @strawberry.field
+    def tree(self, value: Tree) -> int:
+        return 1
+
+
+def test_an_input_that_nests_itself() -> None:
+    schema = strawberry.Schema(query=TreeQuery)
+    value = {"root": {"label": "a", "children": [
+        {"label": "b", "children": [{"label": "c"}]}, {"label": "d", "children": None}]}}
+    planned_value, generic = both_ways(schema, Tree, value)
+    assert planned_value == generic
+    assert planned_value.root.children[0].children[0] == Node(label="c")

@@ -108,10 +108,15 @@ def _converter(type_: Any, context: InputContext) -> Converter | None:
         nested: StrawberryObjectDefinition = type_.__strawberry_definition__
         if nested.from_input is not None:
             return _strawberry(type_)
-        build = _plan(nested, context)
+        build: Build | None = None  # planned at its first value: an input may nest itself
 
         def inner(value: Any, context: InputContext, name: str) -> Any:
-            return value if value is None or value is UNSET else build(value, context)
+            nonlocal build
+            if value is None or value is UNSET:
+                return value
+            if build is None:
+                build = _plan(nested, context)
+            return build(value, context)
 
         return inner
     return _strawberry(type_)
