@@ -164,8 +164,8 @@ def terms_of(row: Any, history: History | None = None) -> Terms:
 # A subscription's history in HISTORY's order: (day, invoice owner) changes,
 # (suspend, resume) suspensions, (day, concurrent usage) reports.
 History = tuple[list[tuple[date, Any]], list[tuple[date, Any]], list[tuple[date, Any]]]
-_KIND = {"owner": 0, "suspension": 1, "usage": 2}
-_SECOND = {"owner": "account_id", "suspension": "until", "usage": "usage"}
+# HISTORY's kind -> (its list in History, the column paired with `day`)
+_KINDS = {"owner": (0, "account_id"), "suspension": (1, "until"), "usage": (2, "usage")}
 
 
 async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
@@ -188,11 +188,11 @@ async def load_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
     history: dict[uuid.UUID, History] = {}
     for h in await raw.fetch(conn, HISTORY, {"t": tenant_id, "subs": list(subs),
                                              "usage_subs": usage_subs}):
-        kind = h["kind"]
+        slot, column = _KINDS[h["kind"]]
         sub_history = history.get(h["subscription_id"])
         if sub_history is None:
             sub_history = history[h["subscription_id"]] = ([], [], [])
-        sub_history[_KIND[kind]].append((h["day"], h[_SECOND[kind]]))
+        sub_history[slot].append((h["day"], h[column]))
     number: dict[uuid.UUID, str] = {}
     plan_of: dict[uuid.UUID, uuid.UUID] = {}
     for sub_id, row in subs.items():
