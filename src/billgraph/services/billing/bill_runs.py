@@ -28,9 +28,10 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import RowMapping, text
@@ -43,11 +44,14 @@ from billgraph.events import Event, Publish
 from billgraph.models import new_id
 from billgraph.services import jobs
 from billgraph.services.billing import facts as billing_facts
+from billgraph.services.billing import invoicing
 from billgraph.services.billing.adjusted import Line
 from billgraph.services.billing.invoicing import (
     GUARD,
     MAX_ERRORS,
+    BatchLines,
     OwnerInvoice,
+    OwnerStream,
     RunGuard,
     Superseded,
     advance,
@@ -55,6 +59,7 @@ from billgraph.services.billing.invoicing import (
     error,
     owner_lines,
     write_invoices,
+    write_stream,
 )
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import (
@@ -73,6 +78,7 @@ BATCH = 200  # invoice owners whose facts are read together (and the cursor's st
 CONCURRENCY = 4  # write batches billed side by side, each in its own transaction
 WRITE_OWNERS = 50  # invoice owners written together in one transaction ...
 WRITE_LINES = 2_000  # ... until their lines reach this many
+STREAM_ITEMS = invoicing.STREAM_ITEMS  # an owner with more items: its invoice streamed
 PUBLISH_SECONDS = 0.25  # billRunProgress events at most this often (and after each batch)
 WRITE_TRIES = 5
 
@@ -190,34 +196,35 @@ class _Run:
             self.published_at = now
             await self.emit(Event("bill_run", self.tenant_id, self.guard.run_id))
 
-    async def read_lines(self, owners: Sequence[tuple[uuid.UUID, str]]
-                         ) -> tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]:
+    async def read_lines(self, owners: Sequence[tuple[uuid.UUID, str]], *,
+                         stream: bool = True) -> BatchLines:
         if not owners:
-            return {}, []
+            return BatchLines({}, [], [])
         return await owner_lines(self.db, self.tenant_id, owners,
-                                 target=self.run["target_date"], custom=self.custom)
+                                 target=self.run["target_date"], custom=self.custom,
+                                 stream_items=STREAM_ITEMS if stream else None)
 
     async def charges_of(self, owners: Sequence[tuple[uuid.UUID, str]]
                          ) -> dict[uuid.UUID, list[Line]]:
-        by_owner, errors = await self.read_lines(owners)
-        self.add_errors(errors)
-        return by_owner
+        batch = await self.read_lines(owners, stream=False)
+        self.add_errors(batch.errors)
+        return batch.lines
 
     async def bill(self, owners: Sequence[tuple[uuid.UUID, str]]) -> None:
         """The batches in order; the next batch's facts are read (and its lines computed)
         while this one's invoices are written."""
         batches = [owners[start:start + BATCH] for start in range(0, len(owners), BATCH)]
         todo = [[(o, c) for o, c in batch if o not in self.done] for batch in batches]
-        ahead: asyncio.Task[tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]] | None
+        ahead: asyncio.Task[BatchLines] | None
         ahead = asyncio.create_task(self.read_lines(todo[0])) if batches else None
         try:
             for n, batch in enumerate(batches):
                 assert ahead is not None
-                by_owner, errors = await ahead
+                lines = await ahead
                 ahead = (asyncio.create_task(self.read_lines(todo[n + 1]))
                          if n + 1 < len(batches) else None)
-                self.add_errors(errors)
-                without_invoice = await self.bill_batch(todo[n], by_owner)
+                self.add_errors(lines.errors)
+                without_invoice = await self.bill_batch(todo[n], lines)
                 await self.advance(batch[-1][0], without_invoice)
         finally:
             if ahead is not None:  # a batch failed: the read ahead is not needed
@@ -227,17 +234,22 @@ class _Run:
                     ahead.exception()  # retrieved: the batch's own failure is the one raised
 
     async def bill_batch(self, batch: Sequence[tuple[uuid.UUID, str]],
-                         by_owner: Mapping[uuid.UUID, list[Line]]) -> int:
-        """Bill a batch's owners (`by_owner`: their lines), a write batch at a time
-        (several side by side); how many needed no invoice."""
+                         lines: BatchLines) -> int:
+        """Bill a batch's owners (`lines`: their lines, or streams), the streamed owners
+        each in its own transaction and the others a write batch at a time (several side
+        by side); how many needed no invoice."""
+        by_owner = lines.lines
         billable = [OwnerInvoice(o, c, by_owner[o]) for o, c in batch if by_owner.get(o)]
-        queue = deque(write_batches(billable))
-        without_invoice = len(batch) - len(billable)
+        queue: deque[OwnerStream | list[OwnerInvoice]] = deque(
+            [*lines.streams, *write_batches(billable)])
+        without_invoice = len(batch) - len(billable) - len(lines.streams)
 
         async def work_through() -> None:
             nonlocal without_invoice
             while queue:
-                missed = await self.bill_together(queue.popleft())
+                work = queue.popleft()
+                missed = await (self.bill_stream(work) if isinstance(work, OwnerStream)
+                                else self.bill_together(work))
                 without_invoice += missed  # (not `+= await`: it would read before it waits)
 
         try:
@@ -247,6 +259,34 @@ class _Run:
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None  # the others were cancelled
         return without_invoice
+
+    async def bill_stream(self, stream: OwnerStream) -> int:
+        """Bill a streamed owner in its own transaction (`write_stream`); when a
+        concurrent run took some of its ledger keys, recompute it from fresh facts and
+        bill it as `bill_owner` does. How many got no invoice (0 or 1)."""
+        def chunks() -> Iterator[list[Line]]:
+            for chunk, errors in stream.chunks():
+                self.add_errors(errors)
+                yield chunk
+
+        async def work(writer: Writer) -> Decimal | None:
+            return await write_stream(writer, self.guard, stream.owner, stream.currency,
+                                      chunks(), invoice_date=self.run["invoice_date"],
+                                      post=self.run["auto_post"])
+
+        try:
+            billed = await self.db.write(self.tenant_id, work) is not None
+            await self.publish()
+        except (IntegrityError, InternalError) as failure:
+            if not unique_violation(failure):
+                raise
+            log.info("bill run %s: recomputing account %s after %s", self.guard.run_id,
+                     stream.owner, failure.orig)
+            lines = (await self.charges_of([(stream.owner, stream.currency)])).get(
+                stream.owner, [])
+            billed = await self.bill_owner(OwnerInvoice(stream.owner, stream.currency, lines))
+        await self.owner_done(stream.owner)
+        return 0 if billed else 1
 
     async def bill_together(self, invoices: Sequence[OwnerInvoice]) -> int:
         """Bill `invoices` in one transaction; when it fails (a concurrent run took some

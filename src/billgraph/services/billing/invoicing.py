@@ -11,10 +11,12 @@ which finds nothing new).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,9 +30,9 @@ from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services import metrics
 from billgraph.services.billing import facts as billing_facts
-from billgraph.services.billing.adjusted import Line, adjust, totals
+from billgraph.services.billing.adjusted import AdjustmentFacts, Line, Totals, adjust, totals
 from billgraph.services.billing.adjustment_facts import load_adjustment_facts
-from billgraph.services.billing.charges import Charge, ChargeError, item_charges
+from billgraph.services.billing.charges import Charge, ChargeError, Item, item_charges
 from billgraph.services.billing.facts import Facts
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import ErrorCode
@@ -67,38 +69,8 @@ GUARD = """tenant_id = :t AND id = :run AND status = 'RUNNING'
       SELECT 1 FROM jobs j WHERE j.tenant_id = :t AND j.id = CAST(:job AS uuid)
         AND j.attempt = :attempt AND j.status = 'RUNNING' FOR KEY SHARE))"""
 
-# The invoices of several owners, one statement: per owner an invoice (numbered in the
-# order given), its lines, their taxes and a ledger entry per line. One invoice per
-# owner per run: an owner that already has one in this run is left out (the caller
-# compares the count).
-WRITE_INVOICES = f"""
-WITH guard AS (SELECT 1 FROM bill_runs WHERE {GUARD}),
-fresh AS (
-    SELECT u.id, u.owner, u.currency, u.amount, u.subtotal, u.discount, u.tax, u.ord
-    FROM guard, unnest(CAST(:invoices AS uuid[]), CAST(:owners AS uuid[]),
-                       CAST(:currencies AS text[]),
-                       CAST(CAST(:invoice_amounts AS text) AS numeric[]),
-                       CAST(CAST(:subtotals AS text) AS numeric[]),
-                       CAST(CAST(:invoice_discounts AS text) AS numeric[]),
-                       CAST(CAST(:invoice_taxes AS text) AS numeric[]))
-         WITH ORDINALITY AS u(id, owner, currency, amount, subtotal, discount, tax, ord)
-    WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.tenant_id = :t
-                      AND i.bill_run_id = :run AND i.account_id = u.owner)),
-number AS (SELECT f.*, nextval('invoice_number_seq') AS n
-           FROM (SELECT * FROM fresh ORDER BY ord) f),
-inv AS (
-    INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date,
-                          status, amount, balance, currency, bill_run_id, posted_at,
-                          subtotal, discount_amount, tax_amount)
-    SELECT CAST(:t AS uuid), id,
-           'INV' || lpad(n::text, greatest(8, length(n::text)), '0'), owner,
-           CAST(:invoice_date AS date), CAST(:invoice_date AS date), CAST(:status AS text),
-           amount, amount, currency, CAST(:run AS uuid),
-           CASE WHEN CAST(:status AS text) = 'POSTED' THEN CAST(:now AS timestamptz) END,
-           subtotal, discount, tax
-    FROM number
-    RETURNING id, invoice_number),
-lines AS (
+# An invoice's lines, their taxes and a ledger entry per line, for the invoices of `inv`.
+_LINES = """lines AS (
     INSERT INTO invoice_lines (tenant_id, id, invoice_id, position, description,
                                subscription_id, item_id, product_id, quantity, unit_price,
                                amount, service_period_start, service_period_end,
@@ -141,9 +113,58 @@ ledger AS (
                 CAST(CAST(:discounts AS text) AS numeric[]),
                 CAST(CAST(:taxes AS text) AS numeric[]))
          AS u(invoice_id, item_id, period_start, revision, amount, line_id, discount, tax)
-    JOIN inv ON inv.id = u.invoice_id)
+    JOIN inv ON inv.id = u.invoice_id)"""
+
+# The invoices of several owners, one statement: per owner an invoice (numbered in the
+# order given), its lines, their taxes and a ledger entry per line. One invoice per
+# owner per run: an owner that already has one in this run is left out (the caller
+# compares the count).
+WRITE_INVOICES = f"""
+WITH guard AS (SELECT 1 FROM bill_runs WHERE {GUARD}),
+fresh AS (
+    SELECT u.id, u.owner, u.currency, u.amount, u.subtotal, u.discount, u.tax, u.ord
+    FROM guard, unnest(CAST(:invoices AS uuid[]), CAST(:owners AS uuid[]),
+                       CAST(:currencies AS text[]),
+                       CAST(CAST(:invoice_amounts AS text) AS numeric[]),
+                       CAST(CAST(:subtotals AS text) AS numeric[]),
+                       CAST(CAST(:invoice_discounts AS text) AS numeric[]),
+                       CAST(CAST(:invoice_taxes AS text) AS numeric[]))
+         WITH ORDINALITY AS u(id, owner, currency, amount, subtotal, discount, tax, ord)
+    WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.tenant_id = :t
+                      AND i.bill_run_id = :run AND i.account_id = u.owner)),
+number AS (SELECT f.*, nextval('invoice_number_seq') AS n
+           FROM (SELECT * FROM fresh ORDER BY ord) f),
+inv AS (
+    INSERT INTO invoices (tenant_id, id, invoice_number, account_id, invoice_date, due_date,
+                          status, amount, balance, currency, bill_run_id, posted_at,
+                          subtotal, discount_amount, tax_amount)
+    SELECT CAST(:t AS uuid), id,
+           'INV' || lpad(n::text, greatest(8, length(n::text)), '0'), owner,
+           CAST(:invoice_date AS date), CAST(:invoice_date AS date), CAST(:status AS text),
+           amount, amount, currency, CAST(:run AS uuid),
+           CASE WHEN CAST(:status AS text) = 'POSTED' THEN CAST(:now AS timestamptz) END,
+           subtotal, discount, tax
+    FROM number
+    RETURNING id, invoice_number),
+{_LINES}
 SELECT count(*) AS written FROM inv
 """
+
+# More lines of one invoice written by WRITE_INVOICES earlier in the transaction (an
+# invoice streamed in chunks: `write_stream`).
+WRITE_LINES = f"""
+WITH inv AS (SELECT CAST(:invoice AS uuid) AS id),
+{_LINES}
+SELECT 1
+"""
+
+# A streamed invoice's totals, once its last line is written.
+SET_TOTALS = """
+UPDATE invoices SET amount = CAST(:amount AS numeric), balance = CAST(:amount AS numeric),
+    subtotal = CAST(:subtotal AS numeric), discount_amount = CAST(:discount AS numeric),
+    tax_amount = CAST(:tax AS numeric)
+WHERE tenant_id = :t AND id = :invoice
+RETURNING id"""
 
 # Last in the transaction: the run's row is locked only briefly, so invoices written
 # side by side do not queue on it.
@@ -174,15 +195,16 @@ def error(code: ErrorCode, message: str) -> dict[str, str]:
 
 
 def owner_charges(facts: Facts, owners: Mapping[uuid.UUID, str], *, target: date,
-                  custom: CustomPeriods) -> tuple[dict[uuid.UUID, list[Charge]],
-                                                  list[dict[str, str]]]:
+                  custom: CustomPeriods,
+                  by_subscription: Mapping[uuid.UUID, Sequence[Item]] | None = None
+                  ) -> tuple[dict[uuid.UUID, list[Charge]], list[dict[str, str]]]:
     """The charges of each of `owners` (id → currency), in invoice order, and the coded
-    errors of subscriptions that cannot be billed (their charges are left out)."""
+    errors of subscriptions that cannot be billed (their charges are left out).
+    `by_subscription`: only these subscriptions' items (default: all of `facts.items`)."""
     by_owner: dict[uuid.UUID, list[Charge]] = defaultdict(list)
     errors: list[dict[str, str]] = []
-    by_subscription: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for item in facts.items:
-        by_subscription[item.subscription_id].append(item)
+    if by_subscription is None:
+        by_subscription = items_by_subscription(facts)
     for sub_id, items in by_subscription.items():
         terms, currency = facts.terms[sub_id], facts.plan_currency[sub_id]
         try:
@@ -208,12 +230,127 @@ def owner_charges(facts: Facts, owners: Mapping[uuid.UUID, str], *, target: date
     return by_owner, errors
 
 
+def items_by_subscription(facts: Facts) -> dict[uuid.UUID, list[Item]]:
+    """`facts.items` by subscription, the subscriptions in invoice order."""
+    by_subscription: dict[uuid.UUID, list[Item]] = defaultdict(list)
+    for item in facts.items:
+        by_subscription[item.subscription_id].append(item)
+    return by_subscription
+
+
+Errors = list[dict[str, str]]
+Chunks = Iterator[tuple[list[Line], Errors]]
+
+
+@dataclass(frozen=True)
+class OwnerStream:
+    """An invoice owner billed for so many items that its invoice is written while its
+    lines are computed (`write_stream`): `chunks()` computes them a few hundred items at
+    a time, in invoice order, each chunk with the errors found on the way (every call
+    starts over, so a retried transaction computes them again)."""
+
+    owner: uuid.UUID
+    currency: str
+    chunks: Callable[[], Chunks]
+
+
+@dataclass(frozen=True)
+class BatchLines:
+    """A batch's lines (`Billing.batch`): the owners computed at once, the streamed ones,
+    and the errors found so far."""
+
+    lines: dict[uuid.UUID, list[Line]]
+    streams: list[OwnerStream]
+    errors: Errors
+
+
+STREAM_ITEMS = 2_000  # an owner billed for more items than this is streamed ...
+CHUNK_ITEMS = 500  # ... this many items (its subscriptions' whole) at a time
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What a batch of invoice owners is billed from (`read_billing`). Their lines are
+    computed from it: all at once (`lines`), or an owner's in chunks (`batch`)."""
+
+    facts: Facts
+    extra: AdjustmentFacts
+    owners: Mapping[uuid.UUID, str]  # id -> currency
+    target: date
+    custom: CustomPeriods
+
+    def lines(self, owners: Mapping[uuid.UUID, str] | None = None,
+              by_subscription: Mapping[uuid.UUID, Sequence[Item]] | None = None
+              ) -> tuple[dict[uuid.UUID, list[Line]], Errors]:
+        """The lines of `owners` (default: all), from `by_subscription` (default: every
+        subscription): `owner_charges`, discounted and taxed (`adjusted.adjust`)."""
+        owners = self.owners if owners is None else owners
+        by_owner, errors = owner_charges(self.facts, owners, target=self.target,
+                                         custom=self.custom, by_subscription=by_subscription)
+        return {owner: adjust(charges, owner=owner, facts=self.extra, terms=self.facts.terms,
+                              currency=owners[owner], custom=self.custom)
+                for owner, charges in by_owner.items()}, errors
+
+    def batch(self, stream_items: int | None = STREAM_ITEMS) -> BatchLines:
+        """The lines of the owners with at most `stream_items` items computed now; each
+        owner with more as an `OwnerStream` (None: none streamed). A subscription is
+        computed for each of its invoice owners' shares (an owner change splits it) —
+        with the owners computed now, or in the chunks of the streamed owner."""
+        by_subscription = items_by_subscription(self.facts)
+        owners_of = {sub: {terms.invoice_owner_id, *(o for _, o in terms.owners)}
+                     for sub, terms in self.facts.terms.items() if sub in by_subscription}
+        items_of: dict[uuid.UUID, int] = defaultdict(int)
+        for sub, items in by_subscription.items():
+            for owner in owners_of[sub]:
+                items_of[owner] += len(items)
+        streamed = set() if stream_items is None else {
+            o for o in self.owners if items_of[o] > stream_items}
+        if not streamed:
+            lines, errors = self.lines(by_subscription=by_subscription)
+            return BatchLines(lines, [], errors)
+        now = {o: c for o, c in self.owners.items() if o not in streamed}
+        lines, errors = self.lines(now, {
+            sub: items for sub, items in by_subscription.items()
+            if not owners_of[sub].isdisjoint(now)})
+        return BatchLines(lines, [
+            OwnerStream(owner, self.owners[owner], functools.partial(
+                self._chunks, owner, [s for s in by_subscription if owner in owners_of[s]],
+                by_subscription))
+            for owner in sorted(streamed)], errors)
+
+    def _chunks(self, owner: uuid.UUID, subscriptions: Sequence[uuid.UUID],
+                by_subscription: Mapping[uuid.UUID, Sequence[Item]]) -> Chunks:
+        only = {owner: self.owners[owner]}
+        chunk: dict[uuid.UUID, Sequence[Item]] = {}
+        size = 0
+        for n, sub in enumerate(subscriptions):
+            chunk[sub] = by_subscription[sub]
+            size += len(chunk[sub])
+            if size >= CHUNK_ITEMS or n == len(subscriptions) - 1:
+                lines, errors = self.lines(only, chunk)
+                yield lines.get(owner, []), errors
+                chunk, size = {}, 0
+
+
+async def read_billing(conn: AsyncConnection, tenant_id: uuid.UUID,
+                       owners: Sequence[tuple[uuid.UUID, str]], *, target: date,
+                       custom: CustomPeriods) -> Billing:
+    """The billing facts of `owners` (id, currency), read on `conn` (a few set-based
+    statements per batch), nothing written."""
+    ids = [o for o, _ in owners]
+    facts = await billing_facts.load_facts(conn, tenant_id, ids, target)
+    extra = await load_adjustment_facts(conn, tenant_id, ids, facts)
+    return Billing(facts, extra, dict(owners), target, custom)
+
+
 async def owner_lines(db: Any, tenant_id: uuid.UUID, owners: Sequence[tuple[uuid.UUID, str]],
-                      *, target: date, custom: CustomPeriods
-                      ) -> tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]:
-    """`lines_on` with the facts read on one short read connection of `db`."""
+                      *, target: date, custom: CustomPeriods,
+                      stream_items: int | None = STREAM_ITEMS) -> BatchLines:
+    """The facts of `owners` read on one short read connection of `db`, then their lines
+    (`Billing.batch`: an owner with more than `stream_items` items streamed)."""
     async with db.read() as conn:
-        return await lines_on(conn, tenant_id, owners, target=target, custom=custom)
+        billing = await read_billing(conn, tenant_id, owners, target=target, custom=custom)
+    return billing.batch(stream_items)
 
 
 async def lines_on(conn: AsyncConnection, tenant_id: uuid.UUID,
@@ -222,16 +359,10 @@ async def lines_on(conn: AsyncConnection, tenant_id: uuid.UUID,
                    ) -> tuple[dict[uuid.UUID, list[Line]], list[dict[str, str]]]:
     """The invoice lines of each of `owners` (id, currency): their charges
     (`owner_charges`), discounted and taxed (`adjusted.adjust`); the facts read on
-    `conn` (a few set-based statements per batch), nothing written. The bill run and
-    the previews (billing/preview.py) both bill through here."""
-    ids = [o for o, _ in owners]
-    facts = await billing_facts.load_facts(conn, tenant_id, ids, target)
-    extra = await load_adjustment_facts(conn, tenant_id, ids, facts)
-    by_owner, errors = owner_charges(facts, dict(owners), target=target, custom=custom)
-    currency = dict(owners)
-    return {owner: adjust(charges, owner=owner, facts=extra, terms=facts.terms,
-                          currency=currency[owner], custom=custom)
-            for owner, charges in by_owner.items()}, errors
+    `conn` (`read_billing`), nothing written. The bill run and the previews
+    (billing/preview.py) both bill through here (the run via `owner_lines`)."""
+    billing = await read_billing(conn, tenant_id, owners, target=target, custom=custom)
+    return billing.lines()
 
 
 @dataclass(frozen=True)
@@ -246,7 +377,11 @@ class InvoiceSums:
 
 def invoice_sums(lines: Sequence[Line], currency: str) -> InvoiceSums:
     """The totals an invoice of `lines` is written with (and a preview shows)."""
-    sums = totals(lines)
+    return rounded_sums(totals(lines), currency)
+
+
+def rounded_sums(sums: Totals, currency: str) -> InvoiceSums:
+    """`sums` (exact) as an invoice's stored totals."""
     return InvoiceSums(round_money(sums.subtotal, currency), round_money(sums.discount, currency),
                        round_money(sums.tax, currency), round_money(sums.amount, currency))
 
@@ -260,30 +395,13 @@ class OwnerInvoice:
     lines: Sequence[Line]
 
 
-async def write_invoices(writer: Writer, guard: RunGuard, invoices: Sequence[OwnerInvoice], *,
-                         invoice_date: date, post: bool) -> Decimal:
-    """Each owner's invoice with a line, its taxes and a ledger entry per charge (one
-    statement for all of them); posting recomputes (or marks stale) the owners' metrics
-    and records INVOICE_POSTED; then the run's counters. The invoices' total amount.
-    Raises `Superseded` (nothing of it kept) when the run is no longer this worker's or
-    an owner already has its invoice of this run."""
-    ids = [new_id() for _ in invoices]
-    sums = [invoice_sums(i.lines, i.currency) for i in invoices]
-    total = sum((s.amount for s in sums), Decimal(0))
-    lines = [(invoice_id, new_id(), position, ln)
-             for invoice_id, i in zip(ids, invoices, strict=True)
-             for position, ln in enumerate(i.lines)]
+def _line_params(lines: Sequence[tuple[uuid.UUID, uuid.UUID, int, Line]]) -> dict[str, Any]:
+    """_LINES' parameters for (invoice id, line id, position, line) rows."""
     charges = [ln.charge for _, _, _, ln in lines]
     taxed = [(invoice_id, line_id, t) for invoice_id, line_id, _, ln in lines
              for t in ln.taxes]
     as_text = raw.array_text  # numbers and dates as array literals: cheaper to send
-    params: dict[str, Any] = {
-        "invoices": ids, "owners": [i.owner for i in invoices],
-        "currencies": [i.currency for i in invoices],
-        "invoice_amounts": as_text([s.amount for s in sums]),
-        "subtotals": as_text([s.subtotal for s in sums]),
-        "invoice_discounts": as_text([s.discount for s in sums]),
-        "invoice_taxes": as_text([s.tax for s in sums]),
+    return {
         "line_invoices": [i for i, _, _, _ in lines], "line_ids": [i for _, i, _, _ in lines],
         "positions": as_text([p for _, _, p, _ in lines]),
         "discounts": as_text([ln.discount for _, _, _, ln in lines]),
@@ -305,21 +423,107 @@ async def write_invoices(writer: Writer, guard: RunGuard, invoices: Sequence[Own
         "tax_percentages": as_text([t.percentage for _, _, t in taxed]),
         "tax_amounts": as_text([t.amount for _, _, t in taxed]),
     }
+
+
+async def _insert_invoices(writer: Writer, guard: RunGuard, ids: Sequence[uuid.UUID],
+                           invoices: Sequence[OwnerInvoice], sums: Sequence[InvoiceSums],
+                           lines: Sequence[tuple[uuid.UUID, uuid.UUID, int, Line]], *,
+                           invoice_date: date, post: bool) -> None:
+    """WRITE_INVOICES; raises `Superseded` unless every invoice was written."""
+    as_text = raw.array_text
     written = (await raw.one(writer.conn, WRITE_INVOICES, {
-        **params, **guard.params(),
+        "invoices": ids, "owners": [i.owner for i in invoices],
+        "currencies": [i.currency for i in invoices],
+        "invoice_amounts": as_text([s.amount for s in sums]),
+        "subtotals": as_text([s.subtotal for s in sums]),
+        "invoice_discounts": as_text([s.discount for s in sums]),
+        "invoice_taxes": as_text([s.tax for s in sums]),
+        **_line_params(lines), **guard.params(),
         "now": clock.now(), "invoice_date": invoice_date,
         "status": "POSTED" if post else "DRAFT"}))[0]
     if written != len(invoices):
         raise Superseded(f"bill run {guard.run_id} is no longer this worker's to bill "
                          f"accounts {', '.join(str(i.owner) for i in invoices)}")
+
+
+async def _written(writer: Writer, guard: RunGuard, ids: Sequence[uuid.UUID],
+                   owners: Sequence[uuid.UUID], total: Decimal, *, post: bool) -> None:
+    """After the invoices `ids` of `owners`: posting recomputes (or marks stale) the
+    owners' metrics and records INVOICE_POSTED; then the run's counters."""
     if post:
         await outbox.record(writer, "INVOICE_POSTED", ids)
-        await metrics.touched(writer, [i.owner for i in invoices])
+        await metrics.touched(writer, owners)
     counted = await raw.fetchrow(writer.conn, COUNT_INVOICES, {
-        **guard.params(), "invoices_written": written, "amount": total})
+        **guard.params(), "invoices_written": len(ids), "amount": total})
     if counted is None:
         raise Superseded(f"bill run {guard.run_id} is no longer running")
+
+
+async def write_invoices(writer: Writer, guard: RunGuard, invoices: Sequence[OwnerInvoice], *,
+                         invoice_date: date, post: bool) -> Decimal:
+    """Each owner's invoice with a line, its taxes and a ledger entry per charge (one
+    statement for all of them); posting recomputes (or marks stale) the owners' metrics
+    and records INVOICE_POSTED; then the run's counters. The invoices' total amount.
+    Raises `Superseded` (nothing of it kept) when the run is no longer this worker's or
+    an owner already has its invoice of this run."""
+    ids = [new_id() for _ in invoices]
+    sums = [invoice_sums(i.lines, i.currency) for i in invoices]
+    total = sum((s.amount for s in sums), Decimal(0))
+    lines = [(invoice_id, new_id(), position, ln)
+             for invoice_id, i in zip(ids, invoices, strict=True)
+             for position, ln in enumerate(i.lines)]
+    await _insert_invoices(writer, guard, ids, invoices, sums, lines,
+                           invoice_date=invoice_date, post=post)
+    await _written(writer, guard, ids, [i.owner for i in invoices], total, post=post)
     return total
+
+
+async def write_stream(writer: Writer, guard: RunGuard, owner: uuid.UUID, currency: str,
+                       chunks: Iterable[Sequence[Line]], *, invoice_date: date,
+                       post: bool) -> Decimal | None:
+    """One owner's invoice, written while its lines are computed: the invoice (totals
+    zero) when the first chunk has lines, then each chunk's lines with WRITE_LINES —
+    sent before the next chunk is computed, so PostgreSQL inserts one while Python
+    computes the next —, then the totals (SET_TOTALS) and what `write_invoices` does
+    after its statement. All in the caller's transaction: a failure keeps none of it.
+    The invoice's amount; None when no chunk had a line (nothing written)."""
+    invoice_id = new_id()
+    head = OwnerInvoice(owner, currency, ())
+    sums = Totals(Decimal(0), Decimal(0), Decimal(0))
+    position = 0
+    pending: asyncio.Task[Any] | None = None
+    try:
+        for lines in chunks:
+            if not lines:
+                continue
+            if pending is None:
+                await _insert_invoices(writer, guard, [invoice_id], [head],
+                                       [invoice_sums((), currency)], [],
+                                       invoice_date=invoice_date, post=post)
+            rows = [(invoice_id, new_id(), position + n, ln) for n, ln in enumerate(lines)]
+            position += len(rows)
+            part = totals(lines)
+            sums = Totals(sums.subtotal + part.subtotal, sums.discount + part.discount,
+                          sums.tax + part.tax)
+            params = {**_line_params(rows), "t": writer.tenant_id, "invoice": invoice_id}
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(raw.fetch(writer.conn, WRITE_LINES, params))
+            await asyncio.sleep(0)  # the chunk is sent: computing the next overlaps it
+        if pending is None:
+            return None
+        await pending
+    finally:
+        if pending is not None and not pending.done():  # computing a chunk failed
+            await asyncio.wait([pending])
+        if pending is not None and not pending.cancelled():
+            pending.exception()  # retrieved: the error raised here is the first one
+    stored = rounded_sums(sums, currency)
+    await raw.one(writer.conn, SET_TOTALS, {
+        "t": writer.tenant_id, "invoice": invoice_id, "amount": stored.amount,
+        "subtotal": stored.subtotal, "discount": stored.discount, "tax": stored.tax})
+    await _written(writer, guard, [invoice_id], [owner], stored.amount, post=post)
+    return stored.amount
 
 
 async def advance(writer: Writer, guard: RunGuard, *, last_owner: uuid.UUID,
