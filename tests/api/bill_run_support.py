@@ -171,3 +171,12 @@ async def ledger(server: LiveServer, tenant_id: str) -> list[RowMapping]:
     return await server.sql(
         "SELECT item_id, period_start, revision, amount FROM billing_ledger WHERE tenant_id = :t "
         "ORDER BY item_id, period_start, revision", t=tenant_id)
+
+
+async def transactions_of(server: LiveServer, run_id: str) -> list[int]:
+    """How many of the run's invoices each transaction wrote (invoices of one transaction
+    share their xmin), largest first."""
+    rows = await server.sql(
+        "SELECT count(*) AS n FROM invoices WHERE bill_run_id = CAST(:r AS uuid) "
+        "GROUP BY xmin::text ORDER BY n DESC", r=run_id)
+    return [int(r["n"]) for r in rows]

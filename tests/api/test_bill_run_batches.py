@@ -22,6 +22,7 @@ from tests.api.bill_run_support import (
     plan,
     start,
     subscribe,
+    transactions_of,
     worker_state,
 )
 from tests.support import Client, LiveServer
@@ -35,15 +36,6 @@ async def owners_of_one_seat(client: Client) -> list[str]:
     for owner in owners:
         await subscribe(client, owner, "2026-01-01")
     return owners
-
-
-async def transactions_of(server: LiveServer, run_id: str) -> list[int]:
-    """How many of the run's invoices each transaction wrote (invoices of one transaction
-    share their xmin), largest first."""
-    rows = await server.sql(
-        "SELECT count(*) AS n FROM invoices WHERE bill_run_id = CAST(:r AS uuid) "
-        "GROUP BY xmin::text ORDER BY n DESC", r=run_id)
-    return [int(r["n"]) for r in rows]
 
 
 async def test_owners_are_written_a_write_batch_per_transaction(

@@ -28,6 +28,7 @@ from tests.api.bill_run_support import (
     plan,
     start,
     subscribe,
+    transactions_of,
     worker_state,
 )
 from tests.support import Client, LiveServer
@@ -73,13 +74,6 @@ async def reseller_with_end_users(client: Client) -> tuple[str, str, list[dict[s
     return reseller, small, subs
 
 
-async def transactions(server: LiveServer, run_id: str) -> list[int]:
-    rows = await server.sql(
-        "SELECT count(*) AS n FROM invoices WHERE bill_run_id = CAST(:r AS uuid) "
-        "GROUP BY xmin::text ORDER BY n DESC", r=run_id)
-    return [int(r["n"]) for r in rows]
-
-
 async def positions(server: LiveServer, account_id: str) -> list[list[int]]:
     rows = await server.sql(
         "SELECT i.id, l.position FROM invoices i JOIN invoice_lines l ON l.tenant_id = "
@@ -118,7 +112,7 @@ async def test_a_streamed_invoice_equals_the_one_computed_at_once(
     assert totals(other) == ("10.00", "0.00", "1.90", "11.90")
     assert Decimal(run["totalAmount"]) == Decimal("114.36") + Decimal("11.90")
     # the stream in its own transaction, the small owner in another
-    assert await transactions(server, run["id"]) == [1, 1]
+    assert await transactions_of(server, run["id"]) == [1, 1]
     metrics = await client.gql("query($id: ID!) { account(id: $id) { metrics { balance } } }",
                                {"id": reseller})
     assert metrics["account"]["metrics"]["balance"] == "114.36"
