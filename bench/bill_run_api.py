@@ -11,7 +11,7 @@ for its final state), run by the server's own job runner:
 The subscriptions are generated with the SQL of bench/bill_runs.py (setup is not what
 is measured). Ceiling: one INSERT … SELECT producing the same invoices, lines and
 ledger entries, in a transaction rolled back before the run. Target: each run ≤ 10 s
-and ≤ 5x its ceiling.
+and ≤ 5x its ceiling; (a) ≤ 3x (issue 13).
 """
 
 from __future__ import annotations
@@ -187,6 +187,7 @@ async def run(bench: Bench) -> None:
         finally:
             await client.close()
         invoices = 1 if reseller else accounts
+        limit = 3 if reseller else 5  # issue 13: the one-owner run within 3x, the rest 5x
         report = bench.report
         report.require(
             state.get("status") == "COMPLETED" and state.get("invoicesCreated") == invoices
@@ -199,7 +200,7 @@ async def run(bench: Bench) -> None:
                    f"{fmt_seconds(own)}); {invoices:,} invoice{'s' * (invoices != 1)}, "
                    f"{lines:,} lines",
             f"one INSERT … SELECT of the same rows: {fmt_seconds(raw)}", raw / took,
-            "≤ 10 s and ≤ 5x ceiling", report.judge(took <= 10 and took <= 5 * raw),
+            f"≤ 10 s and ≤ {limit}x ceiling", report.judge(took <= 10 and took <= limit * raw),
             rate=1 / took))
         if previewed is not None:
             seconds, shown = previewed
