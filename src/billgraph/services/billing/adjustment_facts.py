@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billgraph.db import raw
 from billgraph.services.billing import adjustments as adj
 from billgraph.services.billing.adjusted import AdjustmentFacts, BilledAdjustment
 from billgraph.services.billing.facts import Facts
@@ -90,10 +91,11 @@ async def load_adjustment_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
     out.item_subscription = {i.id: i.subscription_id for i in facts.items}
     items = {"t": tenant_id, "items": [i.id for i in facts.items]}
     taxes: dict[tuple[uuid.UUID, date], dict[uuid.UUID, tuple[Decimal, Decimal]]] = {}
-    for x in await conn.execute(BILLED_TAXES, items):
-        taxes.setdefault((x.item_id, x.period_start), {})[x.tax_rate_id] = (x.percentage,
-                                                                            x.amount)
-    for b in await conn.execute(BILLED, items):
-        key = (b.item_id, b.period_start)
-        out.billed[key] = BilledAdjustment(b.amount, b.discount, taxes.get(key, {}))
+    for x in await raw.fetch(conn, BILLED_TAXES.text, items):
+        taxes.setdefault((x["item_id"], x["period_start"]), {})[x["tax_rate_id"]] = (
+            x["percentage"], x["amount"])
+    no_taxes: dict[uuid.UUID, tuple[Decimal, Decimal]] = {}
+    for b in await raw.fetch(conn, BILLED.text, items):  # a row per item and period billed
+        key = (b["item_id"], b["period_start"])
+        out.billed[key] = BilledAdjustment(b["amount"], b["discount"], taxes.get(key, no_taxes))
     return out

@@ -32,7 +32,7 @@ from billgraph.services import metrics
 from billgraph.services.billing import facts as billing_facts
 from billgraph.services.billing.adjusted import AdjustmentFacts, Line, Totals, adjust, totals
 from billgraph.services.billing.adjustment_facts import load_adjustment_facts
-from billgraph.services.billing.charges import Charge, ChargeError, Item, item_charges
+from billgraph.services.billing.charges import Charge, ChargeError, Item, Terms, item_charges
 from billgraph.services.billing.facts import Facts
 from billgraph.services.billing.periods import CustomPeriods
 from billgraph.services.errors import ErrorCode
@@ -297,21 +297,23 @@ class Billing:
         computed for each of its invoice owners' shares (an owner change splits it) —
         with the owners computed now, or in the chunks of the streamed owner."""
         by_subscription = items_by_subscription(self.facts)
-        owners_of = {sub: {terms.invoice_owner_id, *(o for _, o in terms.owners)}
-                     for sub, terms in self.facts.terms.items() if sub in by_subscription}
+        if stream_items is None or len(self.facts.items) <= stream_items:  # none can be
+            lines, errors = self.lines(by_subscription=by_subscription)
+            return BatchLines(lines, [], errors)
+        terms = self.facts.terms
+        owners_of = {sub: _owners(terms[sub]) for sub in by_subscription}
         items_of: dict[uuid.UUID, int] = defaultdict(int)
         for sub, items in by_subscription.items():
             for owner in owners_of[sub]:
                 items_of[owner] += len(items)
-        streamed = set() if stream_items is None else {
-            o for o in self.owners if items_of[o] > stream_items}
+        streamed = {o for o in self.owners if items_of[o] > stream_items}
         if not streamed:
             lines, errors = self.lines(by_subscription=by_subscription)
             return BatchLines(lines, [], errors)
         now = {o: c for o, c in self.owners.items() if o not in streamed}
         lines, errors = self.lines(now, {
             sub: items for sub, items in by_subscription.items()
-            if not owners_of[sub].isdisjoint(now)})
+            if any(o in now for o in owners_of[sub])})
         return BatchLines(lines, [
             OwnerStream(owner, self.owners[owner], functools.partial(
                 self._chunks, owner, [s for s in by_subscription if owner in owners_of[s]],
@@ -330,6 +332,14 @@ class Billing:
                 lines, errors = self.lines(only, chunk)
                 yield lines.get(owner, []), errors
                 chunk, size = {}, 0
+
+
+def _owners(terms: Terms) -> tuple[uuid.UUID, ...]:
+    """Every invoice owner a subscription has (had): its own and its history's."""
+    own = terms.invoice_owner_id
+    if not terms.owners or (len(terms.owners) == 1 and terms.owners[0][1] == own):
+        return (own,)  # most subscriptions
+    return (own, *{o for _, o in terms.owners if o != own})
 
 
 async def read_billing(conn: AsyncConnection, tenant_id: uuid.UUID,
