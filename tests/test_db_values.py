@@ -61,9 +61,16 @@ async def test_array_text_arrives_as_the_same_values(engine: AsyncEngine) -> Non
     assert row["d"] == days and row["i"] == [0, -7, 2**31 - 1] and row["e"] == []
 
 
-def test_array_text_refuses_none() -> None:
+@pytest.mark.parametrize("repeated", [False, True])
+def test_array_text_refuses_none(repeated: bool) -> None:
     with pytest.raises(TypeError, match="None"):
-        raw.array_text([Decimal(1), None])
+        raw.array_text([Decimal(1), None], repeated=repeated)
+    with pytest.raises(TypeError, match="None"):
+        raw.array_text([date(2026, 1, 1), None, date(2026, 1, 1)], repeated=repeated)
+    assert raw.array_text([Decimal("NaN"), Decimal("-Infinity"), Decimal("1E+3")],
+                          repeated=repeated) == "{NaN,-Infinity,1E+3}"
+    days = [date(2026, 1, 31), date(2024, 2, 29), date(2026, 1, 31)]
+    assert raw.array_text(days, repeated=repeated) == "{2026-01-31,2024-02-29,2026-01-31}"
 
 
 async def test_numerics_are_sent_as_text(engine: AsyncEngine) -> None:

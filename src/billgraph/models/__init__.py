@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from ._base import new_id
+from ._base import new_id, new_ids
 from .accounts import Account, AccountMetrics, MetricsStaleMark
 from .adjustments import Discount, InvoiceLineTax, SubscriptionDiscount, TaxRate
 from .audit import AuditEvent
@@ -37,5 +37,5 @@ __all__ = [
     "Subscription",
     "SubscriptionDiscount", "SubscriptionItem", "SubscriptionOwner", "SubscriptionSuspension",
     "TaxRate", "Tenant", "UsageRecord", "User", "WebhookDelivery", "WebhookEndpoint",
-    "WebhookEvent", "metadata", "new_id",
+    "WebhookEvent", "metadata", "new_id", "new_ids",
 ]

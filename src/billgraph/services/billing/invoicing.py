@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db import clock, raw
 from billgraph.db.tx import Writer
-from billgraph.models import new_id
+from billgraph.models import new_id, new_ids
 from billgraph.services import metrics
 from billgraph.services.billing import facts as billing_facts
 from billgraph.services.billing.adjusted import AdjustmentFacts, Line, Totals, adjust, totals
@@ -422,9 +422,9 @@ def _line_params(lines: Sequence[tuple[uuid.UUID, uuid.UUID, int, Line]]) -> dic
         "quantities": as_text([c.quantity for c in charges]),
         "unit_prices": as_text([c.unit_price for c in charges]),
         "amounts": as_text([c.amount for c in charges]),
-        "starts": as_text([c.service_start for c in charges]),
-        "ends": as_text([c.service_end for c in charges]),
-        "period_keys": as_text([c.period_start for c in charges]),
+        "starts": as_text([c.service_start for c in charges], repeated=True),
+        "ends": as_text([c.service_end for c in charges], repeated=True),
+        "period_keys": as_text([c.period_start for c in charges], repeated=True),
         "revisions": as_text([c.revision for c in charges]),
         "charge_types": [c.charge_type for c in charges],
         "pricing_models": [str(c.pricing_model) for c in charges],
@@ -476,10 +476,11 @@ async def write_invoices(writer: Writer, guard: RunGuard, invoices: Sequence[Own
     and records INVOICE_POSTED; then the run's counters. The invoices' total amount.
     Raises `Superseded` (nothing of it kept) when the run is no longer this worker's or
     an owner already has its invoice of this run."""
-    ids = [new_id() for _ in invoices]
+    ids = new_ids(len(invoices))
     sums = [invoice_sums(i.lines, i.currency) for i in invoices]
     total = sum((s.amount for s in sums), Decimal(0))
-    lines = [(invoice_id, new_id(), position, ln)
+    line_ids = iter(new_ids(sum(len(i.lines) for i in invoices)))
+    lines = [(invoice_id, next(line_ids), position, ln)
              for invoice_id, i in zip(ids, invoices, strict=True)
              for position, ln in enumerate(i.lines)]
     await _insert_invoices(writer, guard, ids, invoices, sums, lines,
@@ -510,7 +511,8 @@ async def write_stream(writer: Writer, guard: RunGuard, owner: uuid.UUID, curren
                 await _insert_invoices(writer, guard, [invoice_id], [head],
                                        [invoice_sums((), currency)], [],
                                        invoice_date=invoice_date, post=post)
-            rows = [(invoice_id, new_id(), position + n, ln) for n, ln in enumerate(lines)]
+            rows = [(invoice_id, line_id, position + n, ln)
+                    for n, (line_id, ln) in enumerate(zip(new_ids(len(lines)), lines, strict=True))]
             position += len(rows)
             part = totals(lines)
             sums = Totals(sums.subtotal + part.subtotal, sums.discount + part.discount,
