@@ -4,6 +4,7 @@ raw path alike; numbers and dates sent as one array literal arrive as the same v
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
@@ -71,6 +72,28 @@ def test_array_text_refuses_none(repeated: bool) -> None:
                           repeated=repeated) == "{NaN,-Infinity,1E+3}"
     days = [date(2026, 1, 31), date(2024, 2, 29), date(2026, 1, 31)]
     assert raw.array_text(days, repeated=repeated) == "{2026-01-31,2024-02-29,2026-01-31}"
+
+
+TRICKY_TEXTS = ["RECURRING", "a,b", 'q"uote', "back\\slash", "{brace}", "", " space ",
+                "NULL", "naïve €", "tab\tand\nnewline", 'end\\', 'a\\"b']
+
+
+async def test_text_array_and_uuid_array_text_arrive_as_the_same_values(
+        engine: AsyncEngine) -> None:
+    texts = TRICKY_TEXTS * 3
+    ids = [uuid.uuid4() for _ in range(3)] * 4
+    async with engine.connect() as conn:
+        (row,) = await raw.fetch(conn, (
+            "SELECT CAST(CAST(:s AS text) AS text[]) AS s, CAST(CAST(:e AS text) AS text[]) AS e, "
+            "CAST(CAST(:u AS text) AS uuid[]) AS u"),
+            {"s": raw.text_array(texts), "e": raw.text_array([]),
+             "u": raw.array_text(ids, repeated=True)})
+    assert row["s"] == texts and row["e"] == [] and row["u"] == ids
+
+
+def test_text_array_refuses_none() -> None:
+    with pytest.raises(TypeError, match="None"):
+        raw.text_array(["a", None])  # type: ignore[list-item]
 
 
 async def test_numerics_are_sent_as_text(engine: AsyncEngine) -> None:

@@ -78,15 +78,17 @@ _LINES = """lines AS (
     SELECT CAST(:t AS uuid), u.id, inv.id, u.position, u.description, u.subscription_id,
            u.item_id, u.product_id, u.quantity, u.unit_price, u.amount, u.period_start,
            u.period_end, u.charge_type, u.pricing_model, u.discount, u.tax
-    FROM unnest(CAST(:line_invoices AS uuid[]), CAST(:line_ids AS uuid[]),
+    FROM unnest(CAST(CAST(:line_invoices AS text) AS uuid[]), CAST(:line_ids AS uuid[]),
                 CAST(CAST(:positions AS text) AS integer[]),
                 CAST(:descriptions AS text[]), CAST(:subscriptions AS uuid[]),
-                CAST(:items AS uuid[]), CAST(:products AS uuid[]),
+                CAST(:items AS uuid[]), CAST(CAST(:products AS text) AS uuid[]),
                 CAST(CAST(:quantities AS text) AS numeric[]),
                 CAST(CAST(:unit_prices AS text) AS numeric[]),
                 CAST(CAST(:amounts AS text) AS numeric[]), CAST(CAST(:starts AS text) AS date[]),
-                CAST(CAST(:ends AS text) AS date[]), CAST(:charge_types AS text[]),
-                CAST(:pricing_models AS text[]), CAST(CAST(:discounts AS text) AS numeric[]),
+                CAST(CAST(:ends AS text) AS date[]),
+                CAST(CAST(:charge_types AS text) AS text[]),
+                CAST(CAST(:pricing_models AS text) AS text[]),
+                CAST(CAST(:discounts AS text) AS numeric[]),
                 CAST(CAST(:taxes AS text) AS numeric[]))
          AS u(invoice_id, id, position, description, subscription_id, item_id, product_id,
               quantity, unit_price, amount, period_start, period_end, charge_type,
@@ -106,7 +108,7 @@ ledger AS (
                                 invoice_id, invoice_line_id, discount_amount, tax_amount)
     SELECT CAST(:t AS uuid), u.item_id, u.period_start, u.revision, u.amount, inv.id,
            u.line_id, u.discount, u.tax
-    FROM unnest(CAST(:line_invoices AS uuid[]), CAST(:items AS uuid[]),
+    FROM unnest(CAST(CAST(:line_invoices AS text) AS uuid[]), CAST(:items AS uuid[]),
                 CAST(CAST(:period_keys AS text) AS date[]),
                 CAST(CAST(:revisions AS text) AS integer[]),
                 CAST(CAST(:amounts AS text) AS numeric[]), CAST(:line_ids AS uuid[]),
@@ -410,15 +412,19 @@ def _line_params(lines: Sequence[tuple[uuid.UUID, uuid.UUID, int, Line]]) -> dic
     charges = [ln.charge for _, _, _, ln in lines]
     taxed = [(invoice_id, line_id, t) for invoice_id, line_id, _, ln in lines
              for t in ln.taxes]
-    as_text = raw.array_text  # numbers and dates as array literals: cheaper to send
+    # Numbers, dates and the columns of a few distinct values as array literals: cheaper
+    # to send than asyncpg's arrays, which check each element against three ABCs.
+    as_text, texts = raw.array_text, raw.text_array
     return {
-        "line_invoices": [i for i, _, _, _ in lines], "line_ids": [i for _, i, _, _ in lines],
+        "line_invoices": as_text([i for i, _, _, _ in lines], repeated=True),
+        "line_ids": [i for _, i, _, _ in lines],
         "positions": as_text([p for _, _, p, _ in lines]),
         "discounts": as_text([ln.discount for _, _, _, ln in lines]),
         "taxes": as_text([ln.tax for _, _, _, ln in lines]),
         "descriptions": [c.description for c in charges],
         "subscriptions": [c.subscription_id for c in charges],
-        "items": [c.item_id for c in charges], "products": [c.product_id for c in charges],
+        "items": [c.item_id for c in charges],
+        "products": as_text([c.product_id for c in charges], repeated=True),
         "quantities": as_text([c.quantity for c in charges]),
         "unit_prices": as_text([c.unit_price for c in charges]),
         "amounts": as_text([c.amount for c in charges]),
@@ -426,8 +432,8 @@ def _line_params(lines: Sequence[tuple[uuid.UUID, uuid.UUID, int, Line]]) -> dic
         "ends": as_text([c.service_end for c in charges], repeated=True),
         "period_keys": as_text([c.period_start for c in charges], repeated=True),
         "revisions": as_text([c.revision for c in charges]),
-        "charge_types": [c.charge_type for c in charges],
-        "pricing_models": [str(c.pricing_model) for c in charges],
+        "charge_types": texts([c.charge_type for c in charges]),
+        "pricing_models": texts([str(c.pricing_model) for c in charges]),
         "tax_invoices": [i for i, _, _ in taxed], "tax_lines": [i for _, i, _ in taxed],
         "tax_rates": [t.rate_id for _, _, t in taxed],
         "tax_percentages": as_text([t.percentage for _, _, t in taxed]),
