@@ -89,7 +89,12 @@ async def load_adjustment_facts(conn: AsyncConnection, tenant_id: uuid.UUID,
     out.product_codes = {r.id: r.code for r in await conn.execute(
         PRODUCT_CODES, {"t": tenant_id, "ids": list({i.product_id for i in facts.items})})}
     out.item_subscription = {i.id: i.subscription_id for i in facts.items}
-    items = {"t": tenant_id, "items": [i.id for i in facts.items]}
+    # Only an item with a ledger entry (facts.billed has them all, canceled or not) can
+    # have had a discount or tax billed: a first bill run of its items reads nothing more.
+    ledgered = [i.id for i in facts.items if i.id in facts.billed]
+    if not ledgered:
+        return out
+    items = {"t": tenant_id, "items": ledgered}
     taxes: dict[tuple[uuid.UUID, date], dict[uuid.UUID, tuple[Decimal, Decimal]]] = {}
     for x in await raw.fetch(conn, BILLED_TAXES.text, items):
         taxes.setdefault((x["item_id"], x["period_start"]), {})[x["tax_rate_id"]] = (
