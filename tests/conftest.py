@@ -29,8 +29,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billgraph.db.engine import asyncpg_dsn
+from billgraph.db.engine import asyncpg_dsn, make_engine
 from billgraph.db.migrate import upgrade
 from tests.processes import ServerProcess, serve_processes, start
 from tests.support import Client, LiveServer, start_server
@@ -175,6 +176,17 @@ async def database_url(pg_cluster: PgCluster) -> AsyncIterator[str]:
                     f'CREATE DATABASE "{name}" TEMPLATE "{pg_cluster.template}"{strategy}')
     yield pg_cluster.url(name)
     await admin_sql(pg_cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The server's kind of engine (db.engine.make_engine) on the test's database, a small
+    pool (a module that needs other settings defines its own)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -5,28 +5,16 @@ and every other row is kept, so each day still bills the owner it billed before.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billgraph.db.engine import make_engine
 from billgraph.models import new_id
 from billgraph.services import tenants
 from billgraph.services.billing import facts
 
 START, MOVED = date(2026, 1, 1), date(2026, 2, 15)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_only_owner_rows_that_change_an_owner_are_read(engine: AsyncEngine) -> None:

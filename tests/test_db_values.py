@@ -5,7 +5,6 @@ raw path alike; numbers and dates sent as one array literal arrive as the same v
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 
@@ -14,19 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billgraph.db import raw
-from billgraph.db.engine import make_engine
 
 EXACT = [Decimal("10.00"), Decimal("-0.001"), Decimal("1E+2"), Decimal("0"), Decimal("-0"),
          Decimal("123456789012345678901234567890.123456789"), Decimal("0.00000000000001")]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_numerics_come_back_exactly_with_their_scale(engine: AsyncEngine) -> None:
