@@ -95,6 +95,16 @@ CITUS = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
 CITUS_KEY = "billgraph_citus"
 
 
+# Where a connection records that it plans every statement generically (`placed`).
+GENERIC_PLANS_KEY = "billgraph_generic_plans"
+
+
+def plans_generically(conn: AsyncConnection) -> bool:
+    """Whether `conn` (of an engine from make_engine) was opened with
+    plan_cache_mode=force_generic_plan."""
+    return bool(conn.info.get(GENERIC_PLANS_KEY))
+
+
 def on_citus(conn: AsyncConnection) -> bool:
     """Whether `conn` (of an engine from make_engine) is to a Citus coordinator: read
     once per new connection. A statement that must run on the coordinator (a sequence's
@@ -126,3 +136,4 @@ def placed(engine: AsyncEngine, generic_plans: bool) -> None:
         record.info[CITUS_KEY] = citus
         if generic_plans and not citus:
             await_(driver.execute("SET plan_cache_mode = force_generic_plan"))
+            record.info[GENERIC_PLANS_KEY] = True

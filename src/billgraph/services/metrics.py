@@ -23,6 +23,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billgraph.db import clock, raw
+from billgraph.db.engine import plans_generically
 from billgraph.db.tx import Writer
 from billgraph.models import new_id
 from billgraph.services.webhooks import outbox
@@ -118,10 +119,21 @@ async def contracted_mrr(conn: AsyncConnection, tenant_id: uuid.UUID,
 async def recompute(
     conn: AsyncConnection, tenant_id: uuid.UUID, account_ids: Iterable[uuid.UUID]
 ) -> list[RowMapping]:
-    """Recompute the metrics of `account_ids` from their documents; clear their stale marks."""
+    """Recompute the metrics of `account_ids` from their documents; clear their stale marks.
+
+    Not planned generically: how to read an account's invoices depends on how many it
+    has, which a generic plan cannot know. With one account holding 200,000 invoices, the
+    generic plan (the server's connections force them, db.engine) scanned the whole
+    invoices table for every recompute of any account — 75 ms for 50 accounts of 10
+    invoices each (bench/RESULTS.md, issue 13 session 11). On such a connection the
+    transaction switches to PostgreSQL's own choice (`auto`: a generic plan only once it
+    costs no more than the plans made for the values) from here on; a recompute ends the
+    writes that call it."""
     ids = sorted(set(account_ids))
     if not ids:
         return []
+    if plans_generically(conn) and conn.in_transaction():
+        await conn.execute(text("SET LOCAL plan_cache_mode = auto"))
     result = await conn.execute(RECOMPUTE, {"tenant": tenant_id, "ids": ids, "now": clock.now()})
     rows = list(result.mappings())
     await outbox.record_groups(conn, tenant_id, [outbox.Group(
