@@ -32,6 +32,7 @@ from billgraph.resolvers.summary import SummaryQueries
 from billgraph.resolvers.tenants import TenantMutations, TenantQueries
 from billgraph.resolvers.usage import UsageMutations
 from billgraph.resolvers.webhooks import WebhookMutations, WebhookQueries
+from billgraph.schema.combined_extensions import combined
 from billgraph.schema.docs import describe_conventions
 from billgraph.schema.document_cache import document_cache
 from billgraph.schema.execution import PlainFieldsExecutor, lean_resolvers
@@ -79,8 +80,9 @@ class BillgraphSchema(strawberry.Schema):
 
 def build_schema(limits: Limits | None = None, *, introspection: bool = True,
                  observers: list[Any] | None = None) -> strawberry.Schema:
-    extensions: list[Any] = [*(observers or []), query_limits(limits or Limits()),
-                             document_cache(), WebsocketRateLimit]
+    # one extension for strawberry, the parts' hooks in this order (schema/combined_extensions)
+    extensions: list[Any] = [combined(*(observers or []), query_limits(limits or Limits()),
+                                      document_cache(), WebsocketRateLimit)]
     if not introspection:
         extensions.insert(0, DisableIntrospection)
     audit_mutations(Mutation)  # and the write scope check: every mutation, one place
