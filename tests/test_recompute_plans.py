@@ -1,6 +1,6 @@
 """A metrics recompute is not planned generically (services/metrics.recompute): on the
-server's connections, which force generic plans, its transaction switches to
-PostgreSQL's own choice before the recompute, and only that transaction does."""
+server's connections, which force generic plans, its transaction plans for the values
+before the recompute, and only that transaction does."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ async def test_a_recompute_is_planned_for_its_accounts(database_url: str) -> Non
             assert (await conn.execute(setting)).scalar_one() == "force_generic_plan"
             [row] = await metrics.recompute(conn, tenant, [account])
             assert row["account_id"] == account and row["balance"] == 0
-            assert (await conn.execute(setting)).scalar_one() == "auto"
+            assert (await conn.execute(setting)).scalar_one() == "force_custom_plan"
         async with engine.connect() as conn:  # the next transaction plans generically again
             assert (await conn.execute(setting)).scalar_one() == "force_generic_plan"
     finally:

@@ -126,14 +126,15 @@ async def recompute(
     generic plan (the server's connections force them, db.engine) scanned the whole
     invoices table for every recompute of any account — 75 ms for 50 accounts of 10
     invoices each (bench/RESULTS.md, issue 13 session 11). On such a connection the
-    transaction switches to PostgreSQL's own choice (`auto`: a generic plan only once it
-    costs no more than the plans made for the values) from here on; a recompute ends the
-    writes that call it."""
+    rest of the transaction is planned for its values (force_custom_plan); a recompute
+    ends the writes that call it. (PostgreSQL's own choice, `auto`, is not enough: on a
+    connection that had recomputed the big account, whose plans cost as much as the
+    generic one, it went back to the generic plan for every account.)"""
     ids = sorted(set(account_ids))
     if not ids:
         return []
     if plans_generically(conn) and conn.in_transaction():
-        await conn.execute(text("SET LOCAL plan_cache_mode = auto"))
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     result = await conn.execute(RECOMPUTE, {"tenant": tenant_id, "ids": ids, "now": clock.now()})
     rows = list(result.mappings())
     await outbox.record_groups(conn, tenant_id, [outbox.Group(
