@@ -116,24 +116,28 @@ async def contracted_mrr(conn: AsyncConnection, tenant_id: uuid.UUID,
     return {r.account_id: r.mrr for r in rows}
 
 
+CUSTOM_PLAN_BATCH = 8  # accounts recomputed at once from which recompute() plans per values
+
+
 async def recompute(
     conn: AsyncConnection, tenant_id: uuid.UUID, account_ids: Iterable[uuid.UUID]
 ) -> list[RowMapping]:
     """Recompute the metrics of `account_ids` from their documents; clear their stale marks.
 
-    Not planned generically: how to read an account's invoices depends on how many it
-    has, which a generic plan cannot know. With one account holding 200,000 invoices, the
-    generic plan (the server's connections force them, db.engine) scanned the whole
-    invoices table for every recompute of any account — 75 ms for 50 accounts of 10
-    invoices each (bench/RESULTS.md, issue 13 session 11). On such a connection the
-    rest of the transaction is planned for its values (force_custom_plan); a recompute
-    ends the writes that call it. (PostgreSQL's own choice, `auto`, is not enough: on a
-    connection that had recomputed the big account, whose plans cost as much as the
-    generic one, it went back to the generic plan for every account.)"""
+    A batch (at least CUSTOM_PLAN_BATCH accounts: a bill run's write batch) is planned for
+    its values, not generically: how to read the accounts' invoices depends on how many
+    they have, which a generic plan cannot know. With one account of 200,000 invoices in
+    the table, the generic plan scanned all invoices for every recompute — 60-75 ms for
+    50 accounts of 10 invoices each (bench/RESULTS.md, issue 13 session 11). On a
+    connection that plans generically the rest of the transaction is then planned per
+    execution (force_custom_plan; `auto` went back to the generic plan on connections that
+    had recomputed the big account); a recompute ends the writes that call it. A write's
+    own one or two accounts keep the generic plan: planning this statement costs ~0.8 ms,
+    ten times its execution, inside the accounts' metrics lock."""
     ids = sorted(set(account_ids))
     if not ids:
         return []
-    if plans_generically(conn) and conn.in_transaction():
+    if len(ids) >= CUSTOM_PLAN_BATCH and plans_generically(conn) and conn.in_transaction():
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     result = await conn.execute(RECOMPUTE, {"tenant": tenant_id, "ids": ids, "now": clock.now()})
     rows = list(result.mappings())
