@@ -6,11 +6,12 @@ Clients send the same few query texts over and over with different variables, so
 the parsed document of a query text, and the fact that it passed validation, are
 kept in a bounded LRU per schema.
 
-What stays per request: the query limits (their cost depends on the variables) run
-before this, and a document that failed them or validation is never recorded as
-valid. Only short query texts are cached, so hostile unique documents can neither
-grow memory (bounded entries of bounded size) nor skip a check (a miss costs what
-no cache costs).
+What stays per request: the query limits run before this (`limits.check` measures a
+document again only when its cost depends on the variables, a `first: $n`; it remembers
+the one document object this cache hands out per text), and a document that failed them
+or validation is never recorded as valid. Only short query texts are cached, so
+hostile unique documents can neither grow memory (bounded entries of bounded size) nor
+skip a check (a miss costs what no cache costs).
 """
 
 from __future__ import annotations
