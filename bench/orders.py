@@ -134,9 +134,15 @@ async def run(bench: Bench) -> None:
 
         await api_load(bench, client, [(a, a) for a in distinct], 1.0)  # warm up
         runs: dict[str, tuple[Load, CpuMeter]] = {}
-        runs["a"] = await api_load(bench, client, [(partner[1], partner[0])], seconds)
+        # (b) and (c) first: each load is fixed in time, so it leaves as many rows as its
+        # build managed, and the recomputes of (b) and (c) read them (in this bench's
+        # tenant of few accounts, their generic plan hash-joins every subscription item
+        # of the table: 19,000 rows for an account of 60 subscriptions). Run after (a), a
+        # build with a faster (a) ran its (b) and (c) over more rows. A partner order's
+        # cost does not depend on the rows before it.
         runs["b"] = await api_load(bench, client, [(plain[1], plain[0])], seconds)
         runs["c"] = await api_load(bench, client, [(a, a) for a in distinct], seconds)
+        runs["a"] = await api_load(bench, client, [(partner[1], partner[0])], seconds)
         raw = await raw_load(bench, tenant_id, ceiling[1], ceiling[0], seconds)
     finally:
         await client.close()
