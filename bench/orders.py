@@ -138,8 +138,8 @@ async def run(bench: Bench) -> None:
         # build managed, and the recomputes of (b) and (c) read them (in this bench's
         # tenant of few accounts, their generic plan hash-joins every subscription item
         # of the table: 19,000 rows for an account of 60 subscriptions). Run after (a), a
-        # build with a faster (a) ran its (b) and (c) over more rows. A partner order's
-        # cost does not depend on the rows before it.
+        # build with a faster (a) ran its (b) and (c) over more rows. A partner order
+        # reads none of those rows.
         runs["b"] = await api_load(bench, client, [(plain[1], plain[0])], seconds)
         runs["c"] = await api_load(bench, client, [(a, a) for a in distinct], seconds)
         runs["a"] = await api_load(bench, client, [(partner[1], partner[0])], seconds)
